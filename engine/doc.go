@@ -1,0 +1,2 @@
+// Package engine is Herald's embeddable pub/sub engine.
+package engine

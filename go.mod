@@ -1,0 +1,3 @@
+module github.com/heraldmq/herald
+
+go 1.26
