@@ -1,0 +1,224 @@
+package trie
+
+import (
+	"hash/maphash"
+	"sync/atomic"
+)
+
+// node is one level of the trie. Every field that a reader looks at is either
+// immutable after the node is published (level, hash) or an atomic pointer to
+// immutable data that the single writer replaces (kids, plus, subs, rest).
+type node[T comparable] struct {
+	level  string // literal level this node stands for ("" for root and '+' nodes)
+	hash   uint64 // maphash of level with the trie's seed
+	kids   atomic.Pointer[table[T]]
+	plus   atomic.Pointer[node[T]] // child for a '+' level
+	subs   atomic.Pointer[set[T]]  // filters that end at this node
+	rest   atomic.Pointer[set[T]]  // MQTT mode: filters that end with '#' below this node
+	parent *node[T]                // writer only
+	isPlus bool                    // writer only: this node is parent.plus
+}
+
+// empty reports whether n holds nothing and can be unlinked. Writer only.
+func (n *node[T]) empty() bool {
+	return n.subs.Load() == nil && n.rest.Load() == nil && n.plus.Load() == nil && n.kids.Load() == nil
+}
+
+// table is an open-addressing hash table of the literal children of a node,
+// probed linearly. Readers load slots atomically; the writer fills empty
+// slots, replaces deleted children by the trie's tombstone and rebuilds the
+// whole table (published with one atomic store) when it gets too full or too
+// empty. There is always at least one nil slot, which ends every probe.
+type table[T comparable] struct {
+	slots []atomic.Pointer[node[T]]
+	live  int // writer only: children in the table
+	used  int // writer only: live children plus tombstones
+}
+
+const minTable = 2 // smallest table size, a power of two
+
+// child returns the literal child of n for level, whose hash is h, or nil.
+// tomb is the trie's tombstone. Safe for concurrent use with the writer.
+func (n *node[T]) child(level string, h uint64, tomb *node[T]) *node[T] {
+	tb := n.kids.Load()
+	if tb == nil {
+		return nil
+	}
+	mask := uint64(len(tb.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		c := tb.slots[i].Load()
+		if c == nil {
+			return nil
+		}
+		if c.hash == h && c != tomb && c.level == level {
+			return c
+		}
+	}
+}
+
+// tableSize returns the table size for live children: a power of two at
+// least twice live, so a rebuilt table is at most half full.
+func tableSize(live int) int {
+	n := minTable
+	for n < 2*live {
+		n <<= 1
+	}
+	return n
+}
+
+// rebuild returns a new table of size tableSize(live) holding the live
+// children of old (which may be nil). Writer only.
+func rebuild[T comparable](old *table[T], live int, tomb *node[T]) *table[T] {
+	tb := &table[T]{slots: make([]atomic.Pointer[node[T]], tableSize(live))}
+	if old == nil {
+		return tb
+	}
+	for i := range old.slots {
+		if c := old.slots[i].Load(); c != nil && c != tomb {
+			tb.put(c, tomb)
+		}
+	}
+	return tb
+}
+
+// put stores c, which must not be in tb, in the first free or tombstone slot
+// of its probe sequence. The caller guarantees a nil slot remains. Writer only.
+func (tb *table[T]) put(c, tomb *node[T]) {
+	mask := uint64(len(tb.slots) - 1)
+	for i := c.hash & mask; ; i = (i + 1) & mask {
+		switch tb.slots[i].Load() {
+		case nil:
+			tb.used++
+		case tomb:
+		default:
+			continue
+		}
+		tb.live++
+		tb.slots[i].Store(c)
+		return
+	}
+}
+
+// addChild links the new literal child c below n. Writer only.
+func (t *Trie[T]) addChild(n, c *node[T]) {
+	tb := n.kids.Load()
+	if tb == nil || (tb.used+1)*4 > len(tb.slots)*3 {
+		live := 1
+		if tb != nil {
+			live += tb.live
+		}
+		nt := rebuild(tb, live, t.tomb)
+		nt.put(c, t.tomb)
+		n.kids.Store(nt)
+		return
+	}
+	tb.put(c, t.tomb)
+}
+
+// removeChild unlinks the literal child c of n. Writer only.
+func (t *Trie[T]) removeChild(n, c *node[T]) {
+	tb := n.kids.Load()
+	mask := uint64(len(tb.slots) - 1)
+	for i := c.hash & mask; ; i = (i + 1) & mask {
+		if tb.slots[i].Load() == c {
+			tb.slots[i].Store(t.tomb)
+			tb.live--
+			break
+		}
+	}
+	switch {
+	case tb.live == 0:
+		n.kids.Store(nil)
+	case len(tb.slots) > minTable && tb.live*8 < len(tb.slots):
+		n.kids.Store(rebuild(tb, tb.live, t.tomb))
+	}
+}
+
+// set is the immutable list of subscriptions ending at one place of a node.
+// The writer replaces the whole set on every change.
+type set[T comparable] struct {
+	vals   []T         // ordinary subscribers
+	shares []member[T] // share-group members
+}
+
+// member is one subscription of a share group.
+type member[T comparable] struct {
+	g *group
+	v T
+}
+
+// group is a share group. Readers use id and rr; name and refs are the
+// writer's.
+type group struct {
+	id   uint64 // unique for the life of the trie, never reused
+	name string
+	refs int // writer only: members in the trie
+	_    [32]byte
+	rr   atomic.Uint64 // round-robin counter: one increment per delivery to the group
+	_    [56]byte
+}
+
+// with returns a copy of s (which may be nil) with v or m added.
+func (s *set[T]) with(v T, m *member[T]) *set[T] {
+	ns := &set[T]{}
+	if s != nil {
+		ns.vals, ns.shares = s.vals, s.shares
+	}
+	if m == nil {
+		ns.vals = append(ns.vals[:len(ns.vals):len(ns.vals)], v)
+	} else {
+		ns.shares = append(ns.shares[:len(ns.shares):len(ns.shares)], *m)
+	}
+	return ns
+}
+
+// without returns a copy of s with one occurrence of v removed (of member
+// (g, v) when g is not nil), nil when the result is empty, and whether an
+// occurrence was found.
+func (s *set[T]) without(v T, g *group) (*set[T], bool) {
+	if s == nil {
+		return nil, false
+	}
+	ns := &set[T]{vals: s.vals, shares: s.shares}
+	if g == nil {
+		i := indexOf(s.vals, func(x T) bool { return x == v })
+		if i < 0 {
+			return s, false
+		}
+		ns.vals = remove(s.vals, i)
+	} else {
+		i := indexOf(s.shares, func(m member[T]) bool { return m.g == g && m.v == v })
+		if i < 0 {
+			return s, false
+		}
+		ns.shares = remove(s.shares, i)
+	}
+	if len(ns.vals) == 0 && len(ns.shares) == 0 {
+		return nil, true
+	}
+	return ns, true
+}
+
+func indexOf[E any](s []E, f func(E) bool) int {
+	for i := range s {
+		if f(s[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// remove returns a new slice without s[i] (nil when empty); s is not modified.
+func remove[E any](s []E, i int) []E {
+	if len(s) == 1 {
+		return nil
+	}
+	out := make([]E, 0, len(s)-1)
+	out = append(out, s[:i]...)
+	return append(out, s[i+1:]...)
+}
+
+// hashLevel hashes a level with the trie's seed.
+func hashLevel(seed maphash.Seed, level string) uint64 {
+	return maphash.String(seed, level)
+}

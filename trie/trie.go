@@ -1,0 +1,296 @@
+package trie
+
+import (
+	"hash/maphash"
+	"iter"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Mode selects the matching rules of a Trie.
+type Mode uint8
+
+const (
+	// Emitter selects Emitter's prefix semantics: a filter matches the topics
+	// at its own depth and every descendant; a trailing "#" level means the
+	// same as the filter without it. It is the zero Mode.
+	Emitter Mode = iota
+	// MQTT selects MQTT 3.1.1 semantics: a filter matches only topics of its
+	// own depth, except for a trailing "#" that matches any number of further
+	// levels (zero included), and a filter starting with a wildcard never
+	// matches a topic whose first level starts with '$'.
+	MQTT
+)
+
+// String returns "emitter" or "mqtt", or "Mode(n)" for an unknown mode.
+func (m Mode) String() string {
+	switch m {
+	case Emitter:
+		return "emitter"
+	case MQTT:
+		return "mqtt"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Trie is a set of subscriptions, each a (filter, value) pair, that answers
+// which values are subscribed to a topic. The matching rules depend on its
+// Mode; the package documentation describes the filter syntax, both modes and
+// share groups.
+//
+// All methods are safe for concurrent use. Match, MatchFiltered, MatchAppend,
+// Count and All never take a lock and never wait for a writer; Insert and
+// Remove serialise among themselves on a mutex. A Match that runs concurrently
+// with an Insert or a Remove may or may not see that change, but it always
+// sees every subscription that was in the trie for the whole duration of the
+// Match, and it never reports a value that was never inserted.
+//
+// The zero Trie is not usable; create one with New.
+type Trie[T comparable] struct {
+	root  *node[T]
+	tomb  *node[T] // tombstone of deleted table slots
+	seed  maphash.Seed
+	mode  Mode
+	count atomic.Int64
+
+	mu        sync.Mutex // serialises writers
+	groups    map[string]*group
+	maxGroups int    // high-water mark of len(groups), to shrink the map
+	nextGroup uint64 // last group id handed out
+}
+
+// New returns an empty Trie with the given matching mode. It panics if mode
+// is neither Emitter nor MQTT.
+func New[T comparable](mode Mode) *Trie[T] {
+	if mode != Emitter && mode != MQTT {
+		panic("trie: New with unknown " + mode.String())
+	}
+	return &Trie[T]{
+		root: &node[T]{},
+		tomb: &node[T]{},
+		seed: maphash.MakeSeed(),
+		mode: mode,
+	}
+}
+
+// Mode returns the matching mode the trie was created with.
+func (t *Trie[T]) Mode() Mode { return t.mode }
+
+// Count returns the number of subscriptions in the trie, counting a
+// subscription inserted twice twice. It is one atomic load.
+func (t *Trie[T]) Count() int { return int(t.count.Load()) }
+
+// Insert subscribes v to filter. A filter starting with "$share/<group>/"
+// makes v a member of the share group: the group as a whole receives each
+// matching topic once, through one of its members.
+//
+// Subscriptions are a multiset: inserting the same (filter, v) twice stores
+// it twice, so that Match reports it twice and it takes two Removes to drop
+// it. In Emitter mode "a/#/" is stored as "a/" (they mean the same).
+//
+// Insert returns a *FilterError, which wraps ErrInvalidFilter, if filter is
+// not valid; the trie is then unchanged. Insert never blocks a concurrent
+// Match.
+func (t *Trie[T]) Insert(filter string, v T) error {
+	p, err := parseFilter(filter)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.root
+	b := p.body
+	for i, pos := 0, 0; i < p.nlev; i++ {
+		lv, next := nextLevel(b, pos)
+		pos = next
+		if lv == "+" {
+			c := n.plus.Load()
+			if c == nil {
+				c = &node[T]{parent: n, isPlus: true}
+				n.plus.Store(c)
+			}
+			n = c
+			continue
+		}
+		h := hashLevel(t.seed, lv)
+		c := n.child(lv, h, t.tomb)
+		if c == nil {
+			c = &node[T]{level: strings.Clone(lv), hash: h, parent: n}
+			t.addChild(n, c)
+		}
+		n = c
+	}
+	var m *member[T]
+	if p.group != "" {
+		m = &member[T]{g: t.group(p.group), v: v}
+	}
+	slot := t.slot(n, p.hash)
+	slot.Store(slot.Load().with(v, m))
+	t.count.Add(1)
+	return nil
+}
+
+// Remove removes one occurrence of the subscription (filter, v) and reports
+// whether there was one. Unsubscribing the last subscriber of a node frees
+// the node and every ancestor left empty, so memory goes back to what it was
+// before the subscription.
+//
+// Remove returns a *FilterError, which wraps ErrInvalidFilter, if filter is
+// not valid. Remove never blocks a concurrent Match.
+func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
+	p, err := parseFilter(filter)
+	if err != nil {
+		return false, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.root
+	b := p.body
+	for i, pos := 0, 0; i < p.nlev && n != nil; i++ {
+		lv, next := nextLevel(b, pos)
+		pos = next
+		if lv == "+" {
+			n = n.plus.Load()
+		} else {
+			n = n.child(lv, hashLevel(t.seed, lv), t.tomb)
+		}
+	}
+	if n == nil {
+		return false, nil
+	}
+	var g *group
+	if p.group != "" {
+		if g = t.groups[p.group]; g == nil {
+			return false, nil
+		}
+	}
+	slot := t.slot(n, p.hash)
+	ns, ok := slot.Load().without(v, g)
+	if !ok {
+		return false, nil
+	}
+	slot.Store(ns)
+	t.count.Add(-1)
+	if g != nil {
+		t.release(g)
+	}
+	t.prune(n)
+	return true, nil
+}
+
+// slot returns where the subscriptions of a filter ending at n are kept.
+func (t *Trie[T]) slot(n *node[T], hash bool) *atomic.Pointer[set[T]] {
+	if hash && t.mode == MQTT {
+		return &n.rest
+	}
+	return &n.subs
+}
+
+// prune unlinks n and then each ancestor while they are empty. Writer only.
+func (t *Trie[T]) prune(n *node[T]) {
+	for n != t.root && n.empty() {
+		p := n.parent
+		if n.isPlus {
+			p.plus.Store(nil)
+		} else {
+			t.removeChild(p, n)
+		}
+		n.parent = nil
+		n = p
+	}
+}
+
+// group returns the share group called name, creating it, and counts one
+// more member. Writer only.
+func (t *Trie[T]) group(name string) *group {
+	g := t.groups[name]
+	if g == nil {
+		if t.groups == nil {
+			t.groups = make(map[string]*group)
+		}
+		t.nextGroup++
+		g = &group{id: t.nextGroup, name: strings.Clone(name)}
+		t.groups[name] = g
+		t.maxGroups = max(t.maxGroups, len(t.groups))
+	}
+	g.refs++
+	return g
+}
+
+// release counts one member less in g and forgets g when it has none left.
+// Go maps never shrink, so the map is rebuilt when it has lost most of its
+// entries, which keeps memory bounded by the live groups. Writer only.
+func (t *Trie[T]) release(g *group) {
+	if g.refs--; g.refs > 0 {
+		return
+	}
+	delete(t.groups, g.name)
+	switch n := len(t.groups); {
+	case n == 0:
+		t.groups, t.maxGroups = nil, 0
+	case t.maxGroups >= 64 && n*4 < t.maxGroups:
+		m := make(map[string]*group, n)
+		for k, v := range t.groups {
+			m[k] = v
+		}
+		t.groups, t.maxGroups = m, n
+	}
+}
+
+// All returns an iterator over every subscription as (filter, value), in no
+// particular order. Filters are in canonical form: levels joined by '/' with
+// a trailing '/', share-group members prefixed with "$share/<group>/", and in
+// Emitter mode a trailing "#" dropped. Like Match, All takes no lock: it sees
+// a mix of old and new state if writers run meanwhile. It allocates and is
+// meant for debugging, presence listings and tests, not for the hot path.
+func (t *Trie[T]) All() iter.Seq2[string, T] {
+	return func(yield func(string, T) bool) {
+		t.walkAll(t.root, nil, yield)
+	}
+}
+
+func (t *Trie[T]) walkAll(n *node[T], path []byte, yield func(string, T) bool) bool {
+	emit := func(s *set[T], suffix string) bool {
+		if s == nil {
+			return true
+		}
+		f := string(path) + suffix
+		for _, v := range s.vals {
+			if !yield(f, v) {
+				return false
+			}
+		}
+		for _, m := range s.shares {
+			if !yield(shareLevel+"/"+m.g.name+"/"+f, m.v) {
+				return false
+			}
+		}
+		return true
+	}
+	if n != t.root && !emit(n.subs.Load(), "") {
+		return false
+	}
+	if !emit(n.rest.Load(), "#/") {
+		return false
+	}
+	if n == t.root && !emit(n.subs.Load(), "#/") { // Emitter's "#/": everything
+		return false
+	}
+	if c := n.plus.Load(); c != nil {
+		if !t.walkAll(c, append(path[:len(path):len(path)], "+/"...), yield) {
+			return false
+		}
+	}
+	if tb := n.kids.Load(); tb != nil {
+		for i := range tb.slots {
+			if c := tb.slots[i].Load(); c != nil && c != t.tomb {
+				if !t.walkAll(c, append(append(path[:len(path):len(path)], c.level...), '/'), yield) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
