@@ -1,0 +1,236 @@
+package mqtt
+
+import (
+	"io"
+	"math/bits"
+	"sync"
+)
+
+const (
+	smallBufSize = 128  // inline buffer used while a connection is idle
+	bigBufSize   = 4096 // pooled buffer used while bytes keep coming
+	minBodyClass = 13   // 8 KiB: smallest pooled body buffer for large packets
+	maxBodyClass = 20   // 1 MiB: largest pooled body buffer
+)
+
+var bigPool = sync.Pool{New: func() any { return new([bigBufSize]byte) }}
+
+var bodyPools [maxBodyClass - minBodyClass + 1]sync.Pool
+
+// getBody returns a buffer of capacity at least n from the size-class pools.
+func getBody(n int) []byte {
+	c := bits.Len(uint(n - 1))
+	if c < minBodyClass {
+		c = minBodyClass
+	}
+	if c > maxBodyClass {
+		return make([]byte, 0, n)
+	}
+	if b, ok := bodyPools[c-minBodyClass].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 1<<c)
+}
+
+func putBody(b []byte) {
+	c := bits.Len(uint(cap(b) - 1))
+	if cap(b) != 1<<c || c < minBodyClass || c > maxBodyClass {
+		return
+	}
+	b = b[:0]
+	bodyPools[c-minBodyClass].Put(&b)
+}
+
+// Reader reads MQTT packets from a byte stream with little memory per idle
+// stream: while nothing is buffered it reads into a 128-byte array inside the
+// Reader; while bytes keep arriving it borrows a 4 KiB buffer from a pool and
+// gives it back as soon as everything buffered has been decoded. Packets larger
+// than that are read into pooled buffers that grow as the bytes arrive, so a
+// peer that announces a large packet and sends nothing costs little.
+//
+// The maximum packet size is checked on the fixed header, before any memory is
+// set aside for the body.
+//
+// A Reader is not safe for concurrent use; it must not be copied after first use.
+type Reader struct {
+	rd         io.Reader
+	max        int
+	big        *[bigBufSize]byte // nil while idle
+	start, end int               // unread bytes are buf()[start:end]
+	body       []byte            // pooled body of the last large packet
+	small      [smallBufSize]byte
+}
+
+// NewReader returns a Reader that reads from rd and refuses packets larger than
+// maxPacketSize bytes, fixed header included (0 means the protocol maximum).
+func NewReader(rd io.Reader, maxPacketSize int) *Reader {
+	r := &Reader{}
+	r.Reset(rd, maxPacketSize)
+	return r
+}
+
+// Reset discards any buffered data, returns pooled buffers, and makes r read
+// from rd with the given maximum packet size.
+func (r *Reader) Reset(rd io.Reader, maxPacketSize int) {
+	r.Release()
+	r.rd = rd
+	if maxPacketSize <= 0 || maxPacketSize > MaxRemainingLength+5 {
+		maxPacketSize = MaxRemainingLength + 5
+	}
+	r.max = maxPacketSize
+}
+
+// Release gives the Reader's pooled buffers back and discards buffered bytes.
+// Packets decoded earlier must not be used afterwards. The Reader remains
+// usable.
+func (r *Reader) Release() {
+	if r.big != nil {
+		bigPool.Put(r.big)
+		r.big = nil
+	}
+	if r.body != nil {
+		putBody(r.body)
+		r.body = nil
+	}
+	r.start, r.end = 0, 0
+}
+
+// Buffered returns the number of bytes read from the stream but not yet
+// decoded.
+func (r *Reader) Buffered() int { return r.end - r.start }
+
+func (r *Reader) buf() []byte {
+	if r.big != nil {
+		return r.big[:]
+	}
+	return r.small[:]
+}
+
+// upgrade moves the unread bytes into a pooled buffer.
+func (r *Reader) upgrade() {
+	big := bigPool.Get().(*[bigBufSize]byte)
+	r.end = copy(big[:], r.small[r.start:r.end])
+	r.start = 0
+	r.big = big
+}
+
+// fill reads at least one more byte into the buffer, compacting or upgrading
+// it to make room.
+func (r *Reader) fill() error {
+	b := r.buf()
+	if r.end == len(b) {
+		if r.start > 0 {
+			r.end = copy(b, b[r.start:r.end])
+			r.start = 0
+		} else {
+			r.upgrade()
+		}
+		b = r.buf()
+	}
+	for range 100 {
+		n, err := r.rd.Read(b[r.end:])
+		r.end += n
+		if n > 0 {
+			if r.big == nil && r.end == len(b) {
+				r.upgrade() // a full small buffer: more is likely coming
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// ReadPacket reads the next packet into p. The []byte fields of p alias the
+// Reader's buffers until the next call to ReadPacket, Reset or Release.
+//
+// It returns io.EOF if the stream ended cleanly between two packets,
+// io.ErrUnexpectedEOF if it ended inside one, an *Error for a packet that
+// breaks the protocol (the stream cannot be resynchronised after it), or the
+// underlying reader's error.
+func (r *Reader) ReadPacket(p *Packet) error {
+	if r.body != nil {
+		putBody(r.body)
+		r.body = nil
+	}
+	if r.start == r.end {
+		r.start, r.end = 0, 0
+		if r.big != nil {
+			bigPool.Put(r.big)
+			r.big = nil
+		}
+	}
+	var (
+		first     byte
+		n, hs     int
+		ok        bool
+		err       error
+		sawHeader bool
+	)
+	for {
+		first, n, hs, ok, err = parseHeader(r.buf()[r.start:r.end])
+		if err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+		if err := r.fill(); err != nil {
+			return eof(err, sawHeader || r.end > r.start)
+		}
+		sawHeader = true
+	}
+	total := hs + n
+	if total > r.max {
+		return &Error{Type: Type(first >> 4), Err: ErrPacketTooLarge}
+	}
+	if total <= bigBufSize {
+		if r.big == nil && total > smallBufSize {
+			r.upgrade()
+		}
+		b := r.buf()
+		if r.start+total > len(b) {
+			r.end = copy(b, b[r.start:r.end])
+			r.start = 0
+		}
+		for r.end-r.start < total {
+			if err := r.fill(); err != nil {
+				return eof(err, true)
+			}
+		}
+		b = r.buf()
+		body := b[r.start+hs : r.start+total : r.start+total]
+		r.start += total
+		return decodeBody(first, body, p)
+	}
+	// A packet larger than the read buffer: collect its body in a pooled
+	// buffer that grows with what actually arrives.
+	body := getBody(min(n, 1<<minBodyClass))
+	body = append(body, r.buf()[r.start+hs:r.end]...)
+	r.start, r.end = 0, 0
+	for len(body) < n {
+		if len(body) == cap(body) {
+			nb := getBody(min(n, 2*cap(body)))
+			nb = append(nb, body...)
+			putBody(body)
+			body = nb
+		}
+		m, err := r.rd.Read(body[len(body):min(n, cap(body))])
+		body = body[:len(body)+m]
+		if m == 0 && err != nil {
+			putBody(body)
+			return eof(err, true)
+		}
+	}
+	r.body = body
+	return decodeBody(first, body, p)
+}
+
+func eof(err error, partial bool) error {
+	if err == io.EOF && partial {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
