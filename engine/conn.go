@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldmq/herald/security"
+)
+
+// Conn is a connection to an Engine: the identity under which messages are
+// published and subscriptions are held. In-process code opens one with
+// Engine.Connect; a network transport opens one per client.
+//
+// All methods are safe for concurrent use. Messages published through one
+// Conn from one goroutine reach each subscriber in the order they were
+// published.
+type Conn struct {
+	e        *Engine
+	id       string
+	username string
+	trusted  bool
+
+	closed atomic.Bool
+	mu     sync.Mutex // guards subs
+	subs   map[*Subscription]struct{}
+}
+
+// ID returns the connection's id.
+func (c *Conn) ID() string { return c.id }
+
+// Username returns the username given to Connect.
+func (c *Conn) Username() string { return c.username }
+
+// Trusted reports whether the connection may act without channel keys.
+func (c *Conn) Trusted() bool { return c.trusted }
+
+// Engine returns the engine the connection belongs to.
+func (c *Conn) Engine() *Engine { return c.e }
+
+// Close ends every subscription of the connection and forgets it. It is
+// idempotent.
+func (c *Conn) Close() error {
+	c.close()
+	return nil
+}
+
+func (c *Conn) close() {
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	subs := make([]*Subscription, 0, len(c.subs))
+	for s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.end()
+	}
+	c.e.removeConn(c)
+}
+
+func (c *Conn) usable() error {
+	if c.closed.Load() || c.e.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Publish sends payload to every subscription matching channel. The channel
+// is an Emitter channel such as "a/b/c/", optionally followed by options as
+// in "a/b/c/?ttl=30&me=0"; options passed as arguments override those in the
+// string. Publish copies payload, so the caller may reuse it at once.
+//
+// Delivery to in-process subscribers happens before Publish returns: the
+// message is in every matching subscription's queue (or an Inline handler
+// has run). ctx bounds the wait for a full queue under the Block policy and
+// for storing the message.
+func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts ...Option) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	var co callOptions
+	co.apply(opts)
+	var ch security.Channel
+	if co.plain {
+		if err := checkPlainTopic(channel, false); err != nil {
+			return err
+		}
+		ch.Path, ch.Segments = channel, -1
+	} else {
+		var err error
+		if ch, err = security.ParseChannel(channel); err != nil {
+			return err
+		}
+		if !ch.Static() {
+			return ErrWildcardPublish
+		}
+		co.merge(&ch.Options)
+	}
+	if co.has&hasTTL != 0 && co.ttl < 0 {
+		return ErrInvalidOption
+	}
+	e := c.e
+	if err := e.authorize(c, opPublish, &ch, &co); err != nil {
+		return err
+	}
+	m := newMessage(payload)
+	m.ID = e.ids.next(e.opts.Clock())
+	m.Channel = ch.Path
+	if co.has&hasTTL != 0 {
+		m.TTL = time.Duration(co.ttl) * time.Second
+	}
+	if err := e.persist(ctx, c, m, &co); err != nil {
+		return err
+	}
+	if co.has&hasNoEcho != 0 {
+		e.subs.MatchFiltered(m.Channel,
+			func(s *Subscription) bool { return s.conn != c },
+			func(s *Subscription) { s.deliver(ctx, m) })
+	} else {
+		e.subs.Match(m.Channel, func(s *Subscription) { s.deliver(ctx, m) })
+	}
+	return nil
+}
+
+// merge takes the options found in a channel string, unless an Option
+// argument already set them.
+func (co *callOptions) merge(o *security.Options) {
+	if o.Has(security.OptionTTL) && co.has&hasTTL == 0 {
+		co.ttl, co.has = o.TTL, co.has|hasTTL
+	}
+	if o.Has(security.OptionLast) && co.has&hasLast == 0 {
+		co.last, co.has = o.Last, co.has|hasLast
+	}
+	if o.Has(security.OptionFrom) && co.has&hasFrom == 0 {
+		co.from, co.has = o.From, co.has|hasFrom
+	}
+	if o.Has(security.OptionUntil) && co.has&hasUntil == 0 {
+		co.until, co.has = o.Until, co.has|hasUntil
+	}
+	if o.NoEcho() {
+		co.has |= hasNoEcho
+	}
+}
+
+// checkPlainTopic validates a plain MQTT topic name or filter (with the
+// trailing '/' the transport adds).
+func checkPlainTopic(t string, filter bool) error {
+	if len(t) < 2 || t[len(t)-1] != '/' || len(t) > security.MaxChannelLength || !utf8.ValidString(t) {
+		return ErrInvalidTopic
+	}
+	for i := 0; i < len(t); i++ {
+		switch t[i] {
+		case 0:
+			return ErrInvalidTopic
+		case '+', '#':
+			if !filter {
+				return ErrInvalidTopic
+			}
+		}
+	}
+	return nil
+}
+
+// Handler receives messages for a subscription. The Message is shared with
+// other subscribers and must not be modified; it may be kept.
+type Handler func(*Message)
+
+// Subscribe subscribes to channel, an Emitter channel filter such as
+// "a/+/c/", "a/" or "$share/group/a/b/", optionally with options such as
+// "?last=10". Messages go to h on a goroutine of the subscription's own, one
+// at a time and in order, through a queue of Options.QueueSize messages (see
+// Overflow for what a full queue does). With the Inline option h runs on the
+// publisher's goroutine instead. With a nil h, read the messages with
+// Subscription.Next or Subscription.Messages.
+//
+// A connection may hold several subscriptions to the same channel; each
+// receives every matching message.
+func (c *Conn) Subscribe(ctx context.Context, channel string, h Handler, opts ...Option) (*Subscription, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	var co callOptions
+	co.apply(opts)
+	var ch security.Channel
+	if co.plain {
+		if err := checkPlainTopic(channel, true); err != nil {
+			return nil, err
+		}
+		ch.Path, ch.Segments = channel, -1
+	} else {
+		var err error
+		if ch, err = security.ParseChannel(channel); err != nil {
+			return nil, err
+		}
+		co.merge(&ch.Options)
+	}
+	if co.inline && h == nil {
+		return nil, ErrInvalidOption
+	}
+	e := c.e
+	if err := e.authorize(c, opSubscribe, &ch, &co); err != nil {
+		return nil, err
+	}
+	s := &Subscription{e: e, conn: c, channel: ch.Path, handler: h, inline: co.inline, done: make(chan struct{})}
+	if !co.inline {
+		size, policy := e.opts.QueueSize, e.opts.Overflow
+		if co.has&hasQueue != 0 {
+			if co.queue <= 0 {
+				return nil, ErrInvalidOption
+			}
+			size, policy = co.queue, co.overflow
+		}
+		s.q = newQueue(size, policy)
+	}
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.subs[s] = struct{}{}
+	c.mu.Unlock()
+	if err := e.subs.Insert(s.channel, s); err != nil {
+		c.forget(s)
+		return nil, err
+	}
+	if h != nil && !co.inline {
+		e.wg.Add(1)
+		go s.run()
+	} else {
+		close(s.done)
+	}
+	if err := e.replay(ctx, s, &ch, &co); err != nil {
+		s.end()
+		return nil, err
+	}
+	// A Close that raced with this Subscribe may have missed s.
+	if c.closed.Load() {
+		s.end()
+		return nil, ErrClosed
+	}
+	return s, nil
+}
+
+// Unsubscribe ends every subscription of this connection to channel (the
+// same string, without options, that was given to Subscribe). Unsubscribing
+// from a channel with no subscription is not an error.
+func (c *Conn) Unsubscribe(ctx context.Context, channel string, opts ...Option) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	var co callOptions
+	co.apply(opts)
+	var ch security.Channel
+	if co.plain {
+		if err := checkPlainTopic(channel, true); err != nil {
+			return err
+		}
+		ch.Path, ch.Segments = channel, -1
+	} else {
+		var err error
+		if ch, err = security.ParseChannel(channel); err != nil {
+			return err
+		}
+	}
+	if err := c.e.authorize(c, opUnsubscribe, &ch, &co); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	var ended []*Subscription
+	for s := range c.subs {
+		if s.channel == ch.Path {
+			ended = append(ended, s)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range ended {
+		s.end()
+	}
+	return nil
+}
+
+func (c *Conn) forget(s *Subscription) {
+	c.mu.Lock()
+	delete(c.subs, s)
+	c.mu.Unlock()
+}

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/heraldmq/herald/trie"
+)
+
+// Engine is an embeddable pub/sub engine. Create one with New and release it
+// with Close. All methods of Engine, Conn and Subscription are safe for
+// concurrent use, except where a method says otherwise.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+	subs *trie.Trie[*Subscription]
+	ids  *idGen
+
+	closed atomic.Bool
+	mu     sync.Mutex // guards conns
+	conns  map[string]*Conn
+	wg     sync.WaitGroup // handler goroutines
+}
+
+// New returns a running Engine configured by opts; the zero Options is a
+// working in-memory engine with Emitter matching.
+func New(opts Options) (*Engine, error) {
+	opts = opts.withDefaults()
+	if opts.Matcher != MatchEmitter && opts.Matcher != MatchMQTT {
+		return nil, ErrInvalidOption
+	}
+	e := &Engine{
+		opts:  opts,
+		log:   opts.Logger,
+		subs:  trie.New[*Subscription](opts.Matcher.trieMode()),
+		ids:   newIDGen(),
+		conns: make(map[string]*Conn),
+	}
+	return e, nil
+}
+
+// Matcher returns the engine's matching mode.
+func (e *Engine) Matcher() Matcher { return e.opts.Matcher }
+
+// Close closes every connection (ending their subscriptions), waits for all
+// subscription goroutines to return, and releases the engine. Messages still
+// queued for a subscription are discarded. Close must not be called from a
+// subscription handler, whose return it would wait for. It is idempotent: a
+// second call returns nil at once. After Close, every call returns ErrClosed.
+func (e *Engine) Close() error {
+	if e == nil || !e.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	e.mu.Lock()
+	conns := make([]*Conn, 0, len(e.conns))
+	for _, c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+	e.wg.Wait()
+	return nil
+}
+
+// Connect opens a connection: the identity under which in-process code
+// publishes and subscribes, and which a transport creates for each network
+// client. Close the Conn when done; Engine.Close closes all of them.
+func (e *Engine) Connect(opts ConnOptions) (*Conn, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	if opts.ID == "" {
+		opts.ID = newConnID()
+	}
+	c := &Conn{e: e, id: opts.ID, username: opts.Username, trusted: opts.Trusted, subs: make(map[*Subscription]struct{})}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	if _, ok := e.conns[c.id]; ok {
+		return nil, ErrConnExists
+	}
+	e.conns[c.id] = c
+	return c, nil
+}
+
+// newConnID returns 26 characters of base32 (A-Z, 2-7) from 16 random bytes,
+// the shape of Emitter's connection ids.
+func newConnID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
+
+// removeConn forgets c.
+func (e *Engine) removeConn(c *Conn) {
+	e.mu.Lock()
+	if e.conns[c.id] == c {
+		delete(e.conns, c.id)
+	}
+	e.mu.Unlock()
+}
