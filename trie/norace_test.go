@@ -1,0 +1,5 @@
+//go:build !race
+
+package trie_test
+
+const raceEnabled = false

@@ -1,0 +1,159 @@
+package trie
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// shape counts what a trie holds in memory.
+type shape struct {
+	nodes, tables, slots, live, groups int
+}
+
+func (t *Trie[T]) shape() shape {
+	var s shape
+	var walk func(n *node[T])
+	walk = func(n *node[T]) {
+		s.nodes++
+		if c := n.plus.Load(); c != nil {
+			walk(c)
+		}
+		if tb := n.kids.Load(); tb != nil {
+			s.tables++
+			s.slots += len(tb.slots)
+			for i := range tb.slots {
+				if c := tb.slots[i].Load(); c != nil && c != t.tomb {
+					s.live++
+					walk(c)
+				}
+			}
+		}
+	}
+	walk(t.root)
+	s.groups = len(t.groups)
+	return s
+}
+
+// churn subscribes n random filters (with share groups) and unsubscribes them
+// all in a random order.
+func churn(t testing.TB, tr *Trie[int], r *rand.Rand, n int) {
+	type sub struct {
+		f string
+		v int
+	}
+	subs := make([]sub, n)
+	for i := range subs {
+		f := fmt.Sprintf("w%d/x%d/", r.IntN(50), r.IntN(300))
+		if r.IntN(3) == 0 {
+			f += "+/"
+		}
+		f += fmt.Sprintf("y%d/#", r.IntN(20))
+		if r.IntN(5) == 0 {
+			f = fmt.Sprintf("$share/g%d/%s", r.IntN(3000), f)
+		}
+		subs[i] = sub{f, r.IntN(1000)}
+		if err := tr.Insert(subs[i].f, subs[i].v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Shuffle(len(subs), func(i, j int) { subs[i], subs[j] = subs[j], subs[i] })
+	for _, s := range subs {
+		if ok, err := tr.Remove(s.f, s.v); !ok || err != nil {
+			t.Fatalf("Remove(%q, %d) = %v, %v", s.f, s.v, ok, err)
+		}
+	}
+}
+
+// TestMemoryReturnsToBaseline checks that nodes, tables and share groups are
+// freed when their last subscriber leaves: after many subscribe/unsubscribe
+// cycles the trie has the shape it started with, its tables are not left
+// oversized, and the Go heap is back to where it was.
+func TestMemoryReturnsToBaseline(t *testing.T) {
+	for _, mode := range []Mode{Emitter, MQTT} {
+		t.Run(mode.String(), func(t *testing.T) {
+			tr := New[int](mode)
+			for i, f := range []string{"w1/", "w1/x1/", "w2/+/y/", "$share/g1/w1/", "z/"} {
+				if err := tr.Insert(f, i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			base := tr.shape()
+			r := rand.New(rand.NewPCG(7, 8))
+			const n = 20_000
+			heapBefore := heapAlloc()
+			for range 5 {
+				churn(t, tr, r, n)
+				if got := tr.shape(); got.nodes != base.nodes || got.tables != base.tables ||
+					got.live != base.live || got.groups != base.groups {
+					t.Fatalf("after a churn the trie has %+v, started with %+v", got, base)
+				}
+				if got := tr.shape(); got.slots > 8*got.live+minTable*got.tables {
+					t.Fatalf("tables did not shrink: %+v", got)
+				}
+			}
+			heapAfter := heapAlloc()
+			t.Logf("heap before %d, after %d bytes", heapBefore, heapAfter)
+			// n subscriptions take several MB; a leak of even 1% of one
+			// churn per cycle would exceed the tolerance.
+			const tolerance = 64 << 10
+			if heapAfter > heapBefore+tolerance {
+				t.Errorf("heap grew from %d to %d bytes over 5 churns of %d subscriptions", heapBefore, heapAfter, n)
+			}
+			if tr.Count() != 5 {
+				t.Errorf("Count() = %d, want 5", tr.Count())
+			}
+			runtime.KeepAlive(tr)
+		})
+	}
+}
+
+func heapAlloc() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestTableGrowShrink drives one node's child table through growth, tombstone
+// reuse and shrinking, checking lookups at each step.
+func TestTableGrowShrink(t *testing.T) {
+	tr := New[int](Emitter)
+	const n = 1000
+	for i := range n {
+		if err := tr.Insert(fmt.Sprintf("r/c%d/", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := tr.root.child("r", hashLevel(tr.seed, "r"), tr.tomb)
+	if tb := r.kids.Load(); tb.live != n || len(tb.slots) < n*4/3 {
+		t.Fatalf("table after %d inserts: live %d, %d slots", n, tb.live, len(tb.slots))
+	}
+	for i := range n - 3 {
+		if ok, _ := tr.Remove(fmt.Sprintf("r/c%d/", i), i); !ok {
+			t.Fatalf("Remove r/c%d/ failed", i)
+		}
+		if i%97 == 0 {
+			for j := i + 1; j < n; j += 50 {
+				if got := tr.MatchAppend(nil, fmt.Sprintf("r/c%d/", j)); len(got) != 1 || got[0] != j {
+					t.Fatalf("after removing c0..c%d, Match(r/c%d/) = %v", i, j, got)
+				}
+			}
+		}
+	}
+	if tb := r.kids.Load(); tb.live != 3 || len(tb.slots) > 32 {
+		t.Fatalf("table after removing most children: live %d, %d slots", tb.live, len(tb.slots))
+	}
+	// Many inserts and removes of the same child leave tombstones that a
+	// rebuild must clear; the table must never fill up.
+	for i := range 10 * n {
+		f := fmt.Sprintf("r/t%d/", i)
+		_ = tr.Insert(f, i)
+		_, _ = tr.Remove(f, i)
+	}
+	if tb := r.kids.Load(); tb.live != 3 || tb.used >= len(tb.slots) {
+		t.Fatalf("after churn: live %d, used %d of %d slots", tb.live, tb.used, len(tb.slots))
+	}
+}
