@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/snappy"
+	//lint:ignore SA1019 Emitter's key ciphers need HSalsa20 and a Salsa20 key stream with a caller-chosen 16-byte counter block, which only this package exposes; it is used exactly as Emitter does, for compatibility, not as a new design.
 	"golang.org/x/crypto/salsa20/salsa"
-	"golang.org/x/crypto/xtea"
 )
 
 // MaxLicenseLength is the longest license string ParseLicense accepts. Real
@@ -53,7 +53,7 @@ type License struct {
 	expiry uint32   // generation 1: license expiry, seconds since KeyEpoch
 	kind   uint32   // generation 1: license type (2 = on-premise)
 
-	xtea   *xtea.Cipher  // generation 1
+	xtea   xteaKey       // generation 1
 	stream [KeySize]byte // generation 2: the key stream, the same for every key
 }
 
@@ -165,11 +165,7 @@ func readBytes(b, dst []byte) ([]byte, bool) {
 func (l *License) init() {
 	switch l.gen {
 	case 1:
-		c, err := xtea.NewCipher(l.key[:v1KeySize])
-		if err != nil {
-			panic("security: xtea rejected a 16-byte key") // cannot happen
-		}
-		l.xtea = c
+		l.xtea = newXTEAKey(l.key[:v1KeySize])
 	case 2:
 		// XSalsa20 with the 24-byte salt as nonce: HSalsa20 on its first 16
 		// bytes gives the subkey, its last 8 bytes start the counter block.
@@ -307,11 +303,11 @@ func (l *License) crypt(b *[KeySize]byte, encrypt bool) {
 		if encrypt {
 			xorSalt(b)
 			for i := 0; i < KeySize; i += 8 {
-				l.xtea.Encrypt(b[i:i+8], b[i:i+8])
+				l.xtea.encrypt(b[i : i+8])
 			}
 		} else {
 			for i := 0; i < KeySize; i += 8 {
-				l.xtea.Decrypt(b[i:i+8], b[i:i+8])
+				l.xtea.decrypt(b[i : i+8])
 			}
 			xorSalt(b)
 		}
