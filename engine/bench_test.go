@@ -1,0 +1,117 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldmq/herald/engine"
+)
+
+// benchSubscribers subscribes n handlers to channel; the returned wait
+// function blocks until every handler has received total messages.
+func benchSubscribers(b *testing.B, c *engine.Conn, channel string, n int) (wait func(total int64)) {
+	b.Helper()
+	counts := make([]atomic.Int64, n)
+	for i := range n {
+		if _, err := c.Subscribe(context.Background(), channel, func(*engine.Message) { counts[i].Add(1) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return func(total int64) {
+		for i := range counts {
+			for counts[i].Load() < total {
+				time.Sleep(50 * time.Microsecond) // benchmark only: poll for the tail of the run
+			}
+		}
+	}
+}
+
+// BenchmarkPublish measures one publisher delivering to in-process
+// subscribers, end to end: the timer stops when every subscriber has
+// received every message. ns/op is per published message.
+func BenchmarkPublish(b *testing.B) {
+	for _, subs := range []int{1, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			e, err := engine.New(engine.Options{SlowTimeout: time.Minute})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+			wait := benchSubscribers(b, c, "bench/room/", subs)
+			payload := make([]byte, 64)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := c.Publish(ctx, "bench/room/", payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wait(int64(b.N))
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*subs)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkPublishParallel is BenchmarkPublish with concurrent publishers
+// (GOMAXPROCS of them), each on its own connection.
+func BenchmarkPublishParallel(b *testing.B) {
+	for _, subs := range []int{1, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			e, err := engine.New(engine.Options{SlowTimeout: time.Minute})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			sc, _ := e.Connect(engine.ConnOptions{Trusted: true})
+			wait := benchSubscribers(b, sc, "bench/room/", subs)
+			payload := make([]byte, 64)
+			var published atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+				ctx := context.Background()
+				n := int64(0)
+				for pb.Next() {
+					if err := c.Publish(ctx, "bench/room/", payload); err != nil {
+						b.Error(err)
+						return
+					}
+					n++
+				}
+				published.Add(n)
+			})
+			wait(published.Load())
+			b.StopTimer()
+			b.ReportMetric(float64(published.Load()*int64(subs))/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkPublishInline is the floor: an Inline handler runs on the
+// publisher's goroutine, with no queue.
+func BenchmarkPublishInline(b *testing.B) {
+	for _, subs := range []int{1, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			e, _ := engine.New(engine.Options{})
+			defer e.Close()
+			c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+			var n atomic.Int64
+			for range subs {
+				_, _ = c.Subscribe(context.Background(), "bench/room/", func(*engine.Message) { n.Add(1) }, engine.Inline())
+			}
+			payload := make([]byte, 64)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = c.Publish(ctx, "bench/room/", payload)
+			}
+		})
+	}
+}

@@ -1,0 +1,99 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/heraldmq/herald/engine"
+)
+
+func ExampleConn_Subscribe() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{})
+	defer e.Close()
+	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+
+	got := make(chan *engine.Message)
+	// Emitter matching: a subscription to "sensors/" receives every channel
+	// below it.
+	_, _ = c.Subscribe(ctx, "sensors/", func(m *engine.Message) { got <- m })
+	_ = c.Publish(ctx, "sensors/kitchen/temp/", []byte("21.5"))
+
+	m := <-got
+	fmt.Println(m.Channel, m.String())
+	// Output: sensors/kitchen/temp/ 21.5
+}
+
+func ExampleSubscription_Messages() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{})
+	defer e.Close()
+	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+
+	// A nil handler makes a pull subscription, read with Next or Messages.
+	sub, _ := c.Subscribe(ctx, "jobs/+/", nil)
+	for _, ch := range []string{"jobs/a/", "jobs/b/", "other/", "jobs/c/"} {
+		_ = c.Publish(ctx, ch, []byte(ch))
+	}
+	n := 0
+	for m := range sub.Messages(ctx) {
+		fmt.Println(m)
+		if n++; n == 3 {
+			break
+		}
+	}
+	// Output:
+	// jobs/a/
+	// jobs/b/
+	// jobs/c/
+}
+
+func ExampleWithoutEcho() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{})
+	defer e.Close()
+	alice, _ := e.Connect(engine.ConnOptions{Username: "alice", Trusted: true})
+	bob, _ := e.Connect(engine.ConnOptions{Username: "bob", Trusted: true})
+	for _, c := range []*engine.Conn{alice, bob} {
+		_, _ = c.Subscribe(ctx, "room/", func(m *engine.Message) {
+			fmt.Printf("%s got %q\n", c.Username(), m)
+		}, engine.Inline())
+	}
+	// Skip alice's own subscription (Emitter's "?me=0").
+	_ = alice.Publish(ctx, "room/", []byte("hi"), engine.WithoutEcho())
+	// Output: bob got "hi"
+}
+
+func ExampleNew_mqtt() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{Matcher: engine.MatchMQTT})
+	defer e.Close()
+	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+	for _, filter := range []string{"home/", "home/+/", "home/#/"} {
+		_, _ = c.Subscribe(ctx, filter, func(m *engine.Message) {
+			fmt.Printf("%-8s got %s\n", filter, m.Channel)
+		}, engine.Inline())
+	}
+	// MQTT matching: a filter matches at its own depth; '#' matches the rest.
+	_ = c.Publish(ctx, "home/kitchen/", nil)
+	// Unordered output:
+	// home/+/  got home/kitchen/
+	// home/#/  got home/kitchen/
+}
+
+func Example_shareGroup() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{})
+	defer e.Close()
+	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+	counts := make([]int, 3)
+	for i := range counts {
+		_, _ = c.Subscribe(ctx, "$share/workers/jobs/", func(*engine.Message) { counts[i]++ }, engine.Inline())
+	}
+	for range 30 {
+		_ = c.Publish(ctx, "jobs/", []byte("work"))
+	}
+	// Each job went to exactly one member, members taking turns.
+	fmt.Println(counts)
+	// Output: [10 10 10]
+}

@@ -1,0 +1,3 @@
+// Package archtest holds a test that enforces the direction of imports
+// between Herald's packages.
+package archtest
