@@ -122,17 +122,13 @@ func (q *queue) pop(ctx context.Context, spare []*Message) (batch []*Message, ok
 		}
 		q.waiting = true
 		q.mu.Unlock()
-		if ctx == nil {
-			<-q.wake
-		} else {
-			select {
-			case <-q.wake:
-			case <-ctx.Done():
-				q.mu.Lock()
-				q.waiting = false
-				q.mu.Unlock()
-				return nil, false
-			}
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			q.mu.Lock()
+			q.waiting = false
+			q.mu.Unlock()
+			return nil, false
 		}
 		q.mu.Lock()
 	}
@@ -167,11 +163,4 @@ func (q *queue) close() {
 	case q.wake <- struct{}{}:
 	default:
 	}
-}
-
-// len returns the number of queued messages.
-func (q *queue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
 }

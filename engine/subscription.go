@@ -103,7 +103,7 @@ func (s *Subscription) run() {
 	defer close(s.done)
 	var spare []*Message
 	for {
-		batch, ok := s.q.pop(nil, spare)
+		batch, ok := s.q.pop(context.Background(), spare)
 		if !ok {
 			return
 		}
