@@ -1,0 +1,252 @@
+package store
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unsafe"
+)
+
+// plan is a validated, normalised Query.
+type plan struct {
+	filter   string
+	mode     Mode
+	prefix   string // every matching channel starts with prefix
+	exact    bool   // only the channel equal to filter can match
+	newest   bool   // keep the n newest (Last) instead of the n oldest (Limit)
+	n        int
+	lo, hi   ID // lo inclusive (if hasLo), hi exclusive (if hasHi)
+	hasLo    bool
+	hasHi    bool
+	empty    bool // nothing can match
+	maxBytes int
+	now      int64
+}
+
+// plan validates q and applies the store's clamps.
+func (o *Options) plan(q Query) (plan, error) {
+	p := plan{filter: q.Filter, mode: q.Mode, now: o.Now().UnixNano()}
+	if err := ValidateFilter(q.Filter); err != nil {
+		return p, err
+	}
+	switch {
+	case q.Mode != ModeEmitter && q.Mode != ModeMQTT:
+		return p, fmt.Errorf("%w: unknown mode %d", ErrInvalidQuery, q.Mode)
+	case q.Last < 0 || q.Limit < 0 || q.MaxBytes < 0:
+		return p, fmt.Errorf("%w: negative Last, Limit or MaxBytes", ErrInvalidQuery)
+	case q.Last > 0 && q.Limit > 0:
+		return p, fmt.Errorf("%w: both Last and Limit set", ErrInvalidQuery)
+	case !q.From.IsZero() && !q.Until.IsZero() && q.Until.Before(q.From):
+		return p, fmt.Errorf("%w: Until before From", ErrInvalidQuery)
+	}
+	p.prefix, p.exact = literalPrefix(q.Filter)
+	p.exact = p.exact && q.Mode == ModeMQTT
+	p.newest = q.Last > 0
+	p.n = min(max(q.Last, q.Limit), o.MaxResults)
+	if p.n == 0 {
+		p.n = o.MaxResults
+	}
+	p.maxBytes = o.MaxResponseBytes
+	if q.MaxBytes > 0 {
+		p.maxBytes = min(q.MaxBytes, p.maxBytes)
+	}
+
+	if !q.After.IsZero() {
+		p.lo, p.hasLo = q.After, true
+		if !incID(&p.lo) {
+			p.empty = true // nothing is after the greatest ID
+		}
+	}
+	if !q.From.IsZero() {
+		if f := q.From.UnixNano(); f > 0 {
+			if id := NewID(f, 0); !p.hasLo || id.Compare(p.lo) > 0 {
+				p.lo, p.hasLo = id, true
+			}
+		}
+	}
+	if !q.Before.IsZero() {
+		p.hi, p.hasHi = q.Before, true
+	}
+	if !q.Until.IsZero() {
+		u := q.Until.UnixNano()
+		switch {
+		case u < 0:
+			p.empty = true
+		case u < math.MaxInt64:
+			if id := NewID(u+1, 0); !p.hasHi || id.Compare(p.hi) < 0 {
+				p.hi, p.hasHi = id, true
+			}
+		}
+	}
+	if p.hasLo && p.hasHi && p.lo.Compare(p.hi) >= 0 {
+		p.empty = true
+	}
+	return p, nil
+}
+
+// incID adds one to id; it reports false on overflow.
+func incID(id *ID) bool {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// matches reports whether ch is selected by the plan's filter.
+func (p *plan) matches(ch string) bool {
+	if p.exact {
+		return ch == p.filter
+	}
+	return Match(p.filter, ch, p.mode)
+}
+
+// inWindow reports whether id is inside [lo, hi).
+func (p *plan) inWindow(id *ID) bool {
+	return (!p.hasLo || id.Compare(p.lo) >= 0) && (!p.hasHi || id.Compare(p.hi) < 0)
+}
+
+// cand is a message considered by a query. payload and chb may point into
+// storage that is only valid until the query finishes.
+type cand struct {
+	id      ID
+	ch      string // the channel, or "" when chb is set
+	chb     []byte
+	payload []byte
+	expires int64
+}
+
+// collector keeps the best p.n candidates in a heap: a min-heap on ID when
+// the newest are wanted, a max-heap when the oldest are.
+type collector struct {
+	p     *plan
+	items []cand
+}
+
+func newCollector(p *plan) *collector {
+	return &collector{p: p, items: make([]cand, 0, min(p.n, 128))}
+}
+
+// channel returns the candidate's channel without copying.
+func (x *cand) channel() string {
+	if x.chb != nil {
+		return bytesString(x.chb)
+	}
+	return x.ch
+}
+
+// compareCand orders candidates by ID, then (for equal IDs in different
+// channels) by channel.
+func compareCand(a, b *cand) int {
+	if c := a.id.Compare(b.id); c != 0 {
+		return c
+	}
+	return strings.Compare(a.channel(), b.channel())
+}
+
+// worse reports whether a ranks below b (would be evicted first).
+func (c *collector) worse(a, b *cand) bool {
+	if c.p.newest {
+		return compareCand(a, b) < 0
+	}
+	return compareCand(a, b) > 0
+}
+
+// wants reports whether x would be kept. Scans visit a channel's IDs from
+// best to worst, so a false answer ends the channel's scan.
+func (c *collector) wants(x *cand) bool {
+	return len(c.items) < c.p.n || c.worse(&c.items[0], x)
+}
+
+// add inserts x, evicting the worst candidate when full. Call only after wants.
+func (c *collector) add(x cand) {
+	h := c.items
+	if len(h) < c.p.n {
+		h = append(h, x)
+		c.items = h
+		for i := len(h) - 1; i > 0; { // sift up
+			parent := (i - 1) / 2
+			if !c.worse(&h[i], &h[parent]) {
+				break
+			}
+			h[i], h[parent] = h[parent], h[i]
+			i = parent
+		}
+		return
+	}
+	h[0] = x
+	for i := 0; ; { // sift down
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(h) && c.worse(&h[l], &h[m]) {
+			m = l
+		}
+		if r < len(h) && c.worse(&h[r], &h[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// result sorts the candidates oldest to newest, applies the byte cap and
+// copies them out. All payloads share one allocation.
+func (c *collector) result() []Message {
+	h := c.items
+	if len(h) == 0 {
+		return nil
+	}
+	slices.SortFunc(h, func(a, b cand) int { return compareCand(&a, &b) })
+	size := func(x *cand) int { return len(x.id) + len(x.payload) + max(len(x.ch), len(x.chb)) }
+	total, n := 0, 0
+	if c.p.newest {
+		for i := len(h) - 1; i >= 0; i-- {
+			s := size(&h[i])
+			if n > 0 && total+s > c.p.maxBytes {
+				break
+			}
+			total, n = total+s, n+1
+		}
+		h = h[len(h)-n:]
+	} else {
+		for i := range h {
+			s := size(&h[i])
+			if n > 0 && total+s > c.p.maxBytes {
+				break
+			}
+			total, n = total+s, n+1
+		}
+		h = h[:n]
+	}
+	arena := 0
+	for i := range h {
+		arena += len(h[i].payload)
+	}
+	buf := make([]byte, 0, arena)
+	out := make([]Message, len(h))
+	var lastB []byte
+	var lastS string
+	for i := range h {
+		x := &h[i]
+		ch := x.ch
+		if x.chb != nil {
+			if lastB == nil || string(lastB) != string(x.chb) {
+				lastB, lastS = x.chb, string(x.chb)
+			}
+			ch = lastS
+		}
+		start := len(buf)
+		buf = append(buf, x.payload...)
+		out[i] = Message{ID: x.id, Channel: ch, Payload: buf[start:len(buf):len(buf)], Expires: x.expires}
+	}
+	return out
+}
+
+// bytesString returns b as a string without copying; b must not change while
+// the string is used.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

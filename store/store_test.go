@@ -1,0 +1,37 @@
+package store_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/store/storetest"
+)
+
+func TestMemory(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) store.Store {
+		return store.NewMemory(store.Options{})
+	})
+}
+
+func TestBolt(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) store.Store {
+		s, err := store.OpenBolt(filepath.Join(t.TempDir(), "h.db"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+func TestBoltNoSync(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) store.Store {
+		s, err := store.OpenBolt(filepath.Join(t.TempDir(), "h.db"), store.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

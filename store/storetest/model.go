@@ -1,0 +1,172 @@
+package storetest
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+
+	"github.com/heraldmq/herald/store"
+)
+
+// model is the reference the suite checks stores against: a slice of history
+// messages and a map of retained messages, filtered the naive way.
+type model struct {
+	msgs     []store.Message
+	retained map[string]store.Message
+}
+
+func newModel() *model { return &model{retained: map[string]store.Message{}} }
+
+func clone(m store.Message) store.Message {
+	m.Payload = bytes.Clone(m.Payload)
+	return m
+}
+
+func (m *model) store(msgs ...store.Message) {
+	for _, msg := range msgs {
+		msg = clone(msg)
+		if msg.Retained {
+			if cur, ok := m.retained[msg.Channel]; ok && bytes.Compare(cur.ID[:], msg.ID[:]) > 0 {
+				continue
+			}
+			if len(msg.Payload) == 0 {
+				delete(m.retained, msg.Channel)
+			} else {
+				m.retained[msg.Channel] = msg
+			}
+			continue
+		}
+		i := slices.IndexFunc(m.msgs, func(x store.Message) bool { return x.Channel == msg.Channel && x.ID == msg.ID })
+		if i >= 0 {
+			m.msgs[i] = msg
+		} else {
+			m.msgs = append(m.msgs, msg)
+		}
+	}
+}
+
+func (m *model) delete(ch string, ids ...store.ID) int {
+	n := 0
+	keep := m.msgs[:0]
+	for _, x := range m.msgs {
+		if x.Channel == ch && (len(ids) == 0 || slices.Contains(ids, x.ID)) {
+			n++
+			continue
+		}
+		keep = append(keep, x)
+	}
+	m.msgs = keep
+	if r, ok := m.retained[ch]; ok && (len(ids) == 0 || slices.Contains(ids, r.ID)) {
+		delete(m.retained, ch)
+		n++
+	}
+	return n
+}
+
+// levels splits a channel "a/b/" into ["a", "b"].
+func levels(s string) []string { return strings.Split(strings.TrimSuffix(s, "/"), "/") }
+
+// naiveMatch is an independent implementation of the matching rules.
+func naiveMatch(filter, channel string, mode store.Mode) bool {
+	f, c := levels(filter), levels(channel)
+	if mode == store.ModeEmitter {
+		if f[len(f)-1] == "#" {
+			f = f[:len(f)-1]
+		}
+		if len(c) < len(f) {
+			return false
+		}
+		for i := range f {
+			if f[i] != "+" && f[i] != c[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if (f[0] == "+" || f[0] == "#") && strings.HasPrefix(c[0], "$") {
+		return false
+	}
+	for i := range f {
+		if f[i] == "#" {
+			return true
+		}
+		if i >= len(c) || (f[i] != "+" && f[i] != c[i]) {
+			return false
+		}
+	}
+	return len(c) == len(f)
+}
+
+func size(m *store.Message) int { return len(m.ID) + len(m.Channel) + len(m.Payload) }
+
+// query answers q the naive way with the default limits.
+func (m *model) query(q store.Query, now int64) []store.Message {
+	return m.queryLimits(q, now, store.DefaultMaxResults, store.DefaultMaxResponseBytes)
+}
+
+func (m *model) queryLimits(q store.Query, now int64, maxResults, maxResponse int) []store.Message {
+	var sel []store.Message
+	for _, x := range m.msgs {
+		t := x.ID.UnixNano()
+		switch {
+		case !naiveMatch(q.Filter, x.Channel, q.Mode),
+			x.Expires != 0 && x.Expires <= now,
+			!q.From.IsZero() && t < q.From.UnixNano(),
+			!q.Until.IsZero() && t > q.Until.UnixNano(),
+			!q.After.IsZero() && bytes.Compare(x.ID[:], q.After[:]) <= 0,
+			!q.Before.IsZero() && bytes.Compare(x.ID[:], q.Before[:]) >= 0:
+			continue
+		}
+		sel = append(sel, x)
+	}
+	// Publish order: by ID, and by channel for equal IDs in different channels.
+	slices.SortFunc(sel, func(a, b store.Message) int {
+		if c := bytes.Compare(a.ID[:], b.ID[:]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Channel, b.Channel)
+	})
+	n := max(q.Last, q.Limit)
+	if n == 0 || n > maxResults {
+		n = maxResults
+	}
+	maxBytes := maxResponse
+	if q.MaxBytes > 0 {
+		maxBytes = min(maxBytes, q.MaxBytes)
+	}
+	if q.Last > 0 {
+		sel = sel[max(0, len(sel)-n):]
+		total, k := 0, 0
+		for i := len(sel) - 1; i >= 0; i-- {
+			if k > 0 && total+size(&sel[i]) > maxBytes {
+				break
+			}
+			total += size(&sel[i])
+			k++
+		}
+		sel = sel[len(sel)-k:]
+	} else {
+		sel = sel[:min(n, len(sel))]
+		total, k := 0, 0
+		for i := range sel {
+			if k > 0 && total+size(&sel[i]) > maxBytes {
+				break
+			}
+			total += size(&sel[i])
+			k++
+		}
+		sel = sel[:k]
+	}
+	return sel
+}
+
+func (m *model) retainedMatching(filter string, mode store.Mode, now int64) []store.Message {
+	var out []store.Message
+	for _, r := range m.retained {
+		if naiveMatch(filter, r.Channel, mode) && (r.Expires == 0 || r.Expires > now) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Message) int { return strings.Compare(a.Channel, b.Channel) })
+	return out
+}
