@@ -130,14 +130,18 @@ var (
 	ErrStatusExtendOnly = &StatusError{401, "the security key with extend permission can only be used for private links"}
 )
 
-// StatusOf returns the *StatusError in err's chain. It returns nil for a nil
-// err and ErrStatusInternal for an error that carries no status.
+// StatusOf returns the *StatusError in err's chain. An invalid channel
+// (ErrInvalidChannel, from ParseChannel) gives ErrStatusBadRequest. It
+// returns nil for a nil err and ErrStatusInternal for any other error.
 func StatusOf(err error) *StatusError {
 	if err == nil {
 		return nil
 	}
 	if se, ok := errors.AsType[*StatusError](err); ok {
 		return se
+	}
+	if errors.Is(err, ErrInvalidChannel) {
+		return ErrStatusBadRequest
 	}
 	return ErrStatusInternal
 }

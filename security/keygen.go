@@ -202,7 +202,8 @@ func PrivateChannel(channel, connID string) string {
 // spec.Channel. The new key's target is PrivateChannel(spec.Channel,
 // connID); its permissions are those of the extend key that spec also asks
 // for, without e and the master bit; it expires at the earlier of the extend
-// key's expiry and spec.TTL. Extend returns the new key and its target.
+// key's expiry and spec.TTL. connID must be one valid channel segment
+// (ErrInvalidTarget otherwise). Extend returns the new key and its target.
 func (l *License) Extend(extendKey string, spec KeySpec, connID string) (key, channel string, err error) {
 	k, err := l.DecryptKey(extendKey)
 	if err != nil {
@@ -216,6 +217,9 @@ func (l *License) Extend(extendKey string, spec KeySpec, connID string) (key, ch
 	}
 	if !k.ValidateChannel(spec.Channel) {
 		return "", "", &KeyError{Reason: ErrChannelDenied, Channel: spec.Channel}
+	}
+	if c, err := ParseChannel(connID + "/"); err != nil || c.Segments != 1 || c.Wildcards != 0 || len(c.Path) != len(connID)+1 {
+		return "", "", &KeyError{Reason: ErrInvalidTarget, Channel: connID}
 	}
 	channel = PrivateChannel(spec.Channel, connID)
 	priv := spec

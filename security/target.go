@@ -39,6 +39,11 @@ func (k *Key) SetTarget(target string) error {
 		path, bitPath = "", 0
 	case strings.HasSuffix(path, "/#"):
 		path, bitPath = path[:len(path)-2], 0
+		if path == "" {
+			return &KeyError{Reason: ErrInvalidTarget, Channel: target}
+		}
+	case path == "":
+		return &KeyError{Reason: ErrInvalidTarget, Channel: target}
 	}
 	if path != "" {
 		i := 0
@@ -143,7 +148,7 @@ func (k Key) ValidateChannel(channel string) bool {
 		for rest := path; ; n++ {
 			seg, tail, more := strings.Cut(rest, "/")
 			isFixed := n < MaxTargetDepth && fixed&(1<<(22-n)) != 0
-			if isFixed && seg == "+" {
+			if seg == "" || isFixed && seg == "+" {
 				return false
 			}
 			if exact || n < maxDepth {
