@@ -29,10 +29,10 @@ func (t *Trie[T]) MatchFiltered(topic string, keep func(T) bool, fn func(T)) {
 	if topic == "" {
 		return
 	}
-	m := matcher[T]{t: t, b: trimSlash(topic), keep: keep, fn: fn}
-	m.walk()
+	m := matcher[T]{b: trimSlash(topic), keep: keep, fn: fn}
+	t.walk(&m, nil)
 	if m.nrec > 0 || m.over {
-		m.shares()
+		t.shares(&m)
 	}
 }
 
@@ -48,63 +48,69 @@ const (
 	maxSlots = 8 // share groups counted at once
 )
 
+// Phases of the share-group walks (slow path).
 const (
-	phaseMain  = iota // report plain values, remember share sets
-	phaseCount        // count share-group members (slow path)
-	phasePick         // report the chosen member of each group (slow path)
+	phaseCount = iota + 1 // count share-group members
+	phasePick             // report the chosen member of each group
 )
 
 // matcher holds the state of one Match. It lives on the caller's stack.
+//
+// Nothing reachable from a matcher may be passed to a function that leaks it
+// (the trie's nodes are, by atomic loads): escape analysis does not tell the
+// fields of a struct apart, so such a leak would move the caller's fn closure
+// and the variables it captures to the heap. The walk functions are therefore
+// methods of Trie that take the matcher as a separate argument.
 type matcher[T comparable] struct {
-	t     *Trie[T]
 	b     string // topic without its trailing '/'
 	keep  func(T) bool
 	fn    func(T)
-	share *shareState[T]
 	phase uint8
 	over  bool // more than maxRec share sets matched
 	nrec  int
 	rec   [maxRec]*set[T] // immutable snapshot of the matched share sets
 }
 
-func (m *matcher[T]) walk() {
-	if m.t.mode == Emitter {
-		m.emitter(m.t.root, 0)
+// walk visits every node whose subscriptions match the topic. st is nil in
+// the main phase.
+func (t *Trie[T]) walk(m *matcher[T], st *shareState[T]) {
+	if t.mode == Emitter {
+		t.emitter(m, t.root, 0, st)
 		return
 	}
 	if len(m.b) > 0 && m.b[0] == '$' {
 		// Filters starting with a wildcard do not match "$..." topics:
 		// skip the root's '#' and '+' and follow the literal level only.
 		lv, next := nextLevel(m.b, 0)
-		if c := m.lookup(m.t.root, lv); c != nil {
-			m.mqtt(c, next)
+		if c := t.lookup(t.root, lv); c != nil {
+			t.mqtt(m, c, next, st)
 		}
 		return
 	}
-	m.mqtt(m.t.root, 0)
+	t.mqtt(m, t.root, 0, st)
 }
 
 // lookup returns the literal child of n for level lv, or nil.
-func (m *matcher[T]) lookup(n *node[T], lv string) *node[T] {
+func (t *Trie[T]) lookup(n *node[T], lv string) *node[T] {
 	if n.kids.Load() == nil {
 		return nil
 	}
-	return n.child(lv, maphash.String(m.t.seed, lv), m.t.tomb)
+	return n.child(lv, maphash.String(t.seed, lv), t.tomb)
 }
 
 // emitter visits, with prefix semantics, node n which matched the levels of
 // the topic before pos.
-func (m *matcher[T]) emitter(n *node[T], pos int) {
+func (t *Trie[T]) emitter(m *matcher[T], n *node[T], pos int, st *shareState[T]) {
 	for {
-		m.visit(n.subs.Load())
+		m.visit(n.subs.Load(), st)
 		if pos > len(m.b) {
 			return
 		}
 		lv, next := nextLevel(m.b, pos)
 		if p := n.plus.Load(); p != nil {
-			m.emitter(p, next)
+			t.emitter(m, p, next, st)
 		}
-		if n = m.lookup(n, lv); n == nil {
+		if n = t.lookup(n, lv); n == nil {
 			return
 		}
 		pos = next
@@ -113,19 +119,19 @@ func (m *matcher[T]) emitter(n *node[T], pos int) {
 
 // mqtt visits, with MQTT semantics, node n which matched the levels of the
 // topic before pos.
-func (m *matcher[T]) mqtt(n *node[T], pos int) {
+func (t *Trie[T]) mqtt(m *matcher[T], n *node[T], pos int, st *shareState[T]) {
 	for {
 		if pos > len(m.b) {
-			m.visit(n.subs.Load())
-			m.visit(n.rest.Load()) // "a/#" matches "a"
+			m.visit(n.subs.Load(), st)
+			m.visit(n.rest.Load(), st) // "a/#" matches "a"
 			return
 		}
-		m.visit(n.rest.Load())
+		m.visit(n.rest.Load(), st)
 		lv, next := nextLevel(m.b, pos)
 		if p := n.plus.Load(); p != nil {
-			m.mqtt(p, next)
+			t.mqtt(m, p, next, st)
 		}
-		if n = m.lookup(n, lv); n == nil {
+		if n = t.lookup(n, lv); n == nil {
 			return
 		}
 		pos = next
@@ -133,15 +139,15 @@ func (m *matcher[T]) mqtt(n *node[T], pos int) {
 }
 
 // visit handles the subscriptions s (possibly nil) that match the topic.
-func (m *matcher[T]) visit(s *set[T]) {
+func (m *matcher[T]) visit(s *set[T], st *shareState[T]) {
 	if s == nil {
 		return
 	}
-	if m.phase != phaseMain {
+	if st != nil {
 		if m.phase == phaseCount {
-			m.share.count(s, m.keep)
+			st.count(s, m.keep)
 		} else {
-			m.share.pick(s, m.keep, m.fn)
+			st.pick(s, m.keep, m.fn)
 		}
 		return
 	}
@@ -170,13 +176,12 @@ func (m *matcher[T]) visit(s *set[T]) {
 // whose chosen member vanished in between gets the first member seen. Groups
 // are handled maxSlots at a time, in order of group id, so no allocation is
 // needed however many groups match.
-func (m *matcher[T]) shares() {
+func (t *Trie[T]) shares(m *matcher[T]) {
 	var st shareState[T]
-	m.share = &st
 	for {
 		if m.over {
 			m.phase = phaseCount
-			m.walk()
+			t.walk(m, &st)
 		} else {
 			for _, s := range m.rec[:m.nrec] {
 				st.count(s, m.keep)
@@ -191,7 +196,7 @@ func (m *matcher[T]) shares() {
 		}
 		if m.over {
 			m.phase = phasePick
-			m.walk()
+			t.walk(m, &st)
 		} else {
 			for _, s := range m.rec[:m.nrec] {
 				st.pick(s, m.keep, m.fn)

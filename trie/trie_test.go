@@ -371,3 +371,30 @@ func TestAll(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchDoesNotAllocate checks that Match, MatchFiltered and MatchAppend
+// (into a large enough buffer) do not allocate, and that the caller's
+// callback and the variables it captures stay on the caller's stack.
+func TestMatchDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+		tr := trie.New[int](mode)
+		for i, f := range []string{"a/b/c/", "a/+/c/", "a/#", "+/b/", "$share/g/a/b/c/", "$share/g/a/+/c/", "$share/h/#"} {
+			if err := tr.Insert(f, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		buf := make([]int, 0, 16)
+		allocs := testing.AllocsPerRun(100, func() {
+			n := 0
+			tr.Match("a/b/c/", func(int) { n++ })
+			tr.MatchFiltered("a/b/c/", func(v int) bool { return v != n }, func(int) { n++ })
+			buf = tr.MatchAppend(buf[:0], "a/b/c/")
+		})
+		if allocs != 0 || len(buf) == 0 {
+			t.Errorf("%s: %v allocations per run, want 0 (%d matches)", mode, allocs, len(buf))
+		}
+	}
+}
