@@ -168,6 +168,7 @@ func (m *Memory) Query(ctx context.Context, q Query) ([]Message, error) {
 
 // scan offers the messages of one channel to col, best first.
 func (m *Memory) scan(p *plan, col *collector, ch string, c *memChan) {
+	col.startChannel()
 	visit := func(mm memMsg) bool {
 		if !p.inWindow(&mm.id) {
 			// Scans start inside the window on the near side, so leaving it

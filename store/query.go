@@ -119,11 +119,15 @@ type cand struct {
 	expires int64
 }
 
-// collector keeps the best p.n candidates in a heap: a min-heap on ID when
-// the newest are wanted, a max-heap when the oldest are.
+// collector keeps the best p.n candidates. While they all come from one
+// channel they arrive best first and are simply appended; once a second
+// channel contributes they are kept in a heap: a min-heap on (ID, channel)
+// when the newest are wanted, a max-heap when the oldest are.
 type collector struct {
-	p     *plan
-	items []cand
+	p        *plan
+	items    []cand
+	channels int  // channels scanned so far
+	heap     bool // items is a heap (else: best first)
 }
 
 func newCollector(p *plan) *collector {
@@ -155,14 +159,32 @@ func (c *collector) worse(a, b *cand) bool {
 	return compareCand(a, b) > 0
 }
 
-// wants reports whether x would be kept. Scans visit a channel's IDs from
-// best to worst, so a false answer ends the channel's scan.
+// startChannel must be called before the candidates of each channel.
+func (c *collector) startChannel() {
+	c.channels++
+	if c.channels == 2 && !c.heap {
+		c.heap = true
+		for i := len(c.items)/2 - 1; i >= 0; i-- {
+			c.down(i)
+		}
+	}
+}
+
+// wants reports whether x would be kept. Scans visit a channel's candidates
+// from best to worst, so a false answer ends the channel's scan.
 func (c *collector) wants(x *cand) bool {
-	return len(c.items) < c.p.n || c.worse(&c.items[0], x)
+	if len(c.items) < c.p.n {
+		return true
+	}
+	return c.heap && c.worse(&c.items[0], x)
 }
 
 // add inserts x, evicting the worst candidate when full. Call only after wants.
 func (c *collector) add(x cand) {
+	if !c.heap {
+		c.items = append(c.items, x)
+		return
+	}
 	h := c.items
 	if len(h) < c.p.n {
 		h = append(h, x)
@@ -178,7 +200,12 @@ func (c *collector) add(x cand) {
 		return
 	}
 	h[0] = x
-	for i := 0; ; { // sift down
+	c.down(0)
+}
+
+func (c *collector) down(i int) {
+	h := c.items
+	for {
 		l, r, m := 2*i+1, 2*i+2, i
 		if l < len(h) && c.worse(&h[l], &h[m]) {
 			m = l
@@ -187,7 +214,7 @@ func (c *collector) add(x cand) {
 			m = r
 		}
 		if m == i {
-			break
+			return
 		}
 		h[i], h[m] = h[m], h[i]
 		i = m
@@ -201,7 +228,12 @@ func (c *collector) result() []Message {
 	if len(h) == 0 {
 		return nil
 	}
-	slices.SortFunc(h, func(a, b cand) int { return compareCand(&a, &b) })
+	switch {
+	case c.heap:
+		slices.SortFunc(h, func(a, b cand) int { return compareCand(&a, &b) })
+	case c.p.newest:
+		slices.Reverse(h) // best (newest) first -> oldest first
+	}
 	size := func(x *cand) int { return len(x.id) + len(x.payload) + max(len(x.ch), len(x.chb)) }
 	total, n := 0, 0
 	if c.p.newest {
