@@ -60,11 +60,15 @@ func parseFilter(f string) (filter, error) {
 		offset = 2
 	}
 	p.body = b
+	if strings.IndexByte(b, '+') < 0 && strings.IndexByte(b, '#') < 0 {
+		p.nlev = strings.Count(b, "/") + 1 // fast path: no wildcard
+		return p, nil
+	}
 	n := 0
 	for pos := 0; pos <= len(b); {
 		lv, next := nextLevel(b, pos)
 		n++
-		if strings.ContainsAny(lv, "+#") {
+		if strings.IndexByte(lv, '+') >= 0 || strings.IndexByte(lv, '#') >= 0 {
 			switch {
 			case lv == "+":
 			case lv == "#":

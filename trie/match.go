@@ -1,7 +1,5 @@
 package trie
 
-import "hash/maphash"
-
 // Match calls fn once for every subscription whose filter matches topic, and
 // once for each share group with matching members, with one of them. A value
 // subscribed through several matching filters (or twice through the same
@@ -92,10 +90,7 @@ func (t *Trie[T]) walk(m *matcher[T], st *shareState[T]) {
 
 // lookup returns the literal child of n for level lv, or nil.
 func (t *Trie[T]) lookup(n *node[T], lv string) *node[T] {
-	if n.kids.Load() == nil {
-		return nil
-	}
-	return n.child(lv, maphash.String(t.seed, lv), t.tomb)
+	return n.child(lv, t.seed, t.tomb)
 }
 
 // emitter visits, with prefix semantics, node n which matched the levels of

@@ -7,21 +7,29 @@ import (
 
 // node is one level of the trie. Every field that a reader looks at is either
 // immutable after the node is published (level, hash) or an atomic pointer to
-// immutable data that the single writer replaces (kids, plus, subs, rest).
+// immutable data that the single writer replaces (one, kids, plus, subs,
+// rest).
+//
+// The literal children are in one while there is only one of them (the
+// common case deep in the trie, which then needs no table), and in kids
+// otherwise. When a second child comes, the writer stores a table holding
+// both in kids before it clears one; readers load one before kids, so they
+// never miss a child that stays. A table is not turned back into one: when
+// its last child goes, kids becomes nil.
 type node[T comparable] struct {
-	level  string // literal level this node stands for ("" for root and '+' nodes)
-	hash   uint64 // maphash of level with the trie's seed
-	kids   atomic.Pointer[table[T]]
-	plus   atomic.Pointer[node[T]] // child for a '+' level
-	subs   atomic.Pointer[set[T]]  // filters that end at this node
-	rest   atomic.Pointer[set[T]]  // MQTT mode: filters that end with '#' below this node
-	parent *node[T]                // writer only
-	isPlus bool                    // writer only: this node is parent.plus
+	level string                  // literal level this node stands for ("" for root and '+' nodes)
+	hash  uint64                  // maphash of level with the trie's seed
+	one   atomic.Pointer[node[T]] // the only literal child, or nil
+	kids  atomic.Pointer[table[T]]
+	plus  atomic.Pointer[node[T]] // child for a '+' level
+	subs  atomic.Pointer[set[T]]  // filters that end at this node
+	rest  atomic.Pointer[set[T]]  // MQTT mode: filters that end with '#' below this node
 }
 
 // empty reports whether n holds nothing and can be unlinked. Writer only.
 func (n *node[T]) empty() bool {
-	return n.subs.Load() == nil && n.rest.Load() == nil && n.plus.Load() == nil && n.kids.Load() == nil
+	return n.subs.Load() == nil && n.rest.Load() == nil && n.plus.Load() == nil &&
+		n.one.Load() == nil && n.kids.Load() == nil
 }
 
 // table is an open-addressing hash table of the literal children of a node,
@@ -33,17 +41,25 @@ type table[T comparable] struct {
 	slots []atomic.Pointer[node[T]]
 	live  int // writer only: children in the table
 	used  int // writer only: live children plus tombstones
+	// inline holds the slots of the smallest tables, which are the most
+	// common (one child), so that they take a single allocation.
+	inline [minTable]atomic.Pointer[node[T]]
 }
 
 const minTable = 2 // smallest table size, a power of two
 
-// child returns the literal child of n for level, whose hash is h, or nil.
-// tomb is the trie's tombstone. Safe for concurrent use with the writer.
-func (n *node[T]) child(level string, h uint64, tomb *node[T]) *node[T] {
+// child returns the literal child of n for level, or nil. seed is the
+// trie's hash seed and tomb its tombstone. Safe for concurrent use with the
+// writer.
+func (n *node[T]) child(level string, seed maphash.Seed, tomb *node[T]) *node[T] {
+	if c := n.one.Load(); c != nil && c.level == level {
+		return c
+	}
 	tb := n.kids.Load()
 	if tb == nil {
 		return nil
 	}
+	h := maphash.String(seed, level)
 	mask := uint64(len(tb.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		c := tb.slots[i].Load()
@@ -69,7 +85,12 @@ func tableSize(live int) int {
 // rebuild returns a new table of size tableSize(live) holding the live
 // children of old (which may be nil). Writer only.
 func rebuild[T comparable](old *table[T], live int, tomb *node[T]) *table[T] {
-	tb := &table[T]{slots: make([]atomic.Pointer[node[T]], tableSize(live))}
+	tb := &table[T]{}
+	if size := tableSize(live); size == minTable {
+		tb.slots = tb.inline[:]
+	} else {
+		tb.slots = make([]atomic.Pointer[node[T]], size)
+	}
 	if old == nil {
 		return tb
 	}
@@ -99,10 +120,30 @@ func (tb *table[T]) put(c, tomb *node[T]) {
 	}
 }
 
+// testHookOneToTable, when set by a test, runs between the two steps of
+// moving a node's only child into a table.
+var testHookOneToTable func()
+
 // addChild links the new literal child c below n. Writer only.
 func (t *Trie[T]) addChild(n, c *node[T]) {
 	tb := n.kids.Load()
-	if tb == nil || (tb.used+1)*4 > len(tb.slots)*3 {
+	if tb == nil {
+		o := n.one.Load()
+		if o == nil {
+			n.one.Store(c)
+			return
+		}
+		nt := rebuild(nil, 2, t.tomb)
+		nt.put(o, t.tomb)
+		nt.put(c, t.tomb)
+		n.kids.Store(nt) // before clearing one: see node
+		if testHookOneToTable != nil {
+			testHookOneToTable()
+		}
+		n.one.Store(nil)
+		return
+	}
+	if (tb.used+1)*4 > len(tb.slots)*3 {
 		live := 1
 		if tb != nil {
 			live += tb.live
@@ -117,6 +158,10 @@ func (t *Trie[T]) addChild(n, c *node[T]) {
 
 // removeChild unlinks the literal child c of n. Writer only.
 func (t *Trie[T]) removeChild(n, c *node[T]) {
+	if n.one.Load() == c {
+		n.one.Store(nil)
+		return
+	}
 	tb := n.kids.Load()
 	mask := uint64(len(tb.slots) - 1)
 	for i := c.hash & mask; ; i = (i + 1) & mask {
@@ -158,8 +203,20 @@ type group struct {
 	_    [56]byte
 }
 
+// set1 is a set with room for one value, so that the set of a filter with
+// a single subscriber takes a single allocation.
+type set1[T comparable] struct {
+	set[T]
+	one [1]T
+}
+
 // with returns a copy of s (which may be nil) with v or m added.
 func (s *set[T]) with(v T, m *member[T]) *set[T] {
+	if s == nil && m == nil {
+		s1 := &set1[T]{one: [1]T{v}}
+		s1.vals = s1.one[:]
+		return &s1.set
+	}
 	ns := &set[T]{}
 	if s != nil {
 		ns.vals, ns.shares = s.vals, s.shares
@@ -216,9 +273,4 @@ func remove[E any](s []E, i int) []E {
 	out := make([]E, 0, len(s)-1)
 	out = append(out, s[:i]...)
 	return append(out, s[i+1:]...)
-}
-
-// hashLevel hashes a level with the trie's seed.
-func hashLevel(seed maphash.Seed, level string) uint64 {
-	return maphash.String(seed, level)
 }

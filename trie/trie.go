@@ -102,25 +102,31 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 	defer t.mu.Unlock()
 	n := t.root
 	b := p.body
+	cloned := false
 	for i, pos := 0, 0; i < p.nlev; i++ {
 		lv, next := nextLevel(b, pos)
-		pos = next
 		if lv == "+" {
 			c := n.plus.Load()
 			if c == nil {
-				c = &node[T]{parent: n, isPlus: true}
+				c = &node[T]{}
 				n.plus.Store(c)
 			}
-			n = c
+			n, pos = c, next
 			continue
 		}
-		h := hashLevel(t.seed, lv)
-		c := n.child(lv, h, t.tomb)
+		c := n.child(lv, t.seed, t.tomb)
 		if c == nil {
-			c = &node[T]{level: strings.Clone(lv), hash: h, parent: n}
+			if !cloned {
+				// New nodes keep their level strings: copy the rest of
+				// the filter once (the caller's string may alias a
+				// reused buffer) and take the levels from the copy.
+				b, next, cloned = strings.Clone(b[pos:]), next-pos, true
+				lv, pos = b[:len(lv)], 0
+			}
+			c = &node[T]{level: lv, hash: maphash.String(t.seed, lv)}
 			t.addChild(n, c)
 		}
-		n = c
+		n, pos = c, next
 	}
 	var m *member[T]
 	if p.group != "" {
@@ -146,19 +152,22 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var stack [16]*node[T]
+	path := append(stack[:0], t.root) // the nodes from the root down
 	n := t.root
 	b := p.body
-	for i, pos := 0, 0; i < p.nlev && n != nil; i++ {
+	for i, pos := 0, 0; i < p.nlev; i++ {
 		lv, next := nextLevel(b, pos)
 		pos = next
 		if lv == "+" {
 			n = n.plus.Load()
 		} else {
-			n = n.child(lv, hashLevel(t.seed, lv), t.tomb)
+			n = n.child(lv, t.seed, t.tomb)
 		}
-	}
-	if n == nil {
-		return false, nil
+		if n == nil {
+			return false, nil
+		}
+		path = append(path, n)
 	}
 	var g *group
 	if p.group != "" {
@@ -176,7 +185,7 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 	if g != nil {
 		t.release(g)
 	}
-	t.prune(n)
+	t.prune(path)
 	return true, nil
 }
 
@@ -188,17 +197,16 @@ func (t *Trie[T]) slot(n *node[T], hash bool) *atomic.Pointer[set[T]] {
 	return &n.subs
 }
 
-// prune unlinks n and then each ancestor while they are empty. Writer only.
-func (t *Trie[T]) prune(n *node[T]) {
-	for n != t.root && n.empty() {
-		p := n.parent
-		if n.isPlus {
+// prune unlinks the last node of path, the nodes from the root down, and
+// then each ancestor while they are empty. Writer only.
+func (t *Trie[T]) prune(path []*node[T]) {
+	for i := len(path) - 1; i > 0 && path[i].empty(); i-- {
+		n, p := path[i], path[i-1]
+		if p.plus.Load() == n {
 			p.plus.Store(nil)
 		} else {
 			t.removeChild(p, n)
 		}
-		n.parent = nil
-		n = p
 	}
 }
 
@@ -280,6 +288,11 @@ func (t *Trie[T]) walkAll(n *node[T], path []byte, yield func(string, T) bool) b
 	}
 	if c := n.plus.Load(); c != nil {
 		if !t.walkAll(c, append(path[:len(path):len(path)], "+/"...), yield) {
+			return false
+		}
+	}
+	if c := n.one.Load(); c != nil {
+		if !t.walkAll(c, append(append(path[:len(path):len(path)], c.level...), '/'), yield) {
 			return false
 		}
 	}
