@@ -217,6 +217,9 @@ func (c *Conn) Subscribe(ctx context.Context, channel string, h Handler, opts ..
 		}
 		s.q = newQueue(size, policy)
 	}
+	if err := e.beginReplay(s, &ch, &co); err != nil { // hold live messages until replay (history.go)
+		return nil, err
+	}
 	c.mu.Lock()
 	if c.closed.Load() {
 		c.mu.Unlock()

@@ -17,6 +17,7 @@ type Subscription struct {
 	inline  bool
 	q       *queue // nil for inline subscriptions
 
+	replay   atomic.Pointer[replayBuffer] // non-nil while stored messages are replayed (history.go)
 	ended    atomic.Bool
 	dropped  atomic.Uint64
 	lastWarn atomic.Int64
@@ -62,6 +63,14 @@ func (s *Subscription) end() {
 
 // deliver hands m to the subscription. It runs on the publisher's goroutine.
 func (s *Subscription) deliver(ctx context.Context, m *Message) {
+	if r := s.replay.Load(); r != nil && r.hold(m) { // held until the replay ends (history.go)
+		return
+	}
+	s.deliverNow(ctx, m)
+}
+
+// deliverNow hands m to the subscription's handler or queue.
+func (s *Subscription) deliverNow(ctx context.Context, m *Message) {
 	if s.inline {
 		if !s.ended.Load() {
 			s.call(m)

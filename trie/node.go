@@ -36,17 +36,30 @@ func (n *node[T]) empty() bool {
 // probed linearly. Readers load slots atomically; the writer fills empty
 // slots, replaces deleted children by the trie's tombstone and rebuilds the
 // whole table (published with one atomic store) when it gets too full or too
-// empty. There is always at least one nil slot, which ends every probe.
+// empty. There is always at least one empty slot, which ends every probe.
 type table[T comparable] struct {
-	slots []atomic.Pointer[node[T]]
-	live  int // writer only: children in the table
-	used  int // writer only: live children plus tombstones
-	// inline holds the slots of the smallest tables, which are the most
-	// common (one child), so that they take a single allocation.
-	inline [minTable]atomic.Pointer[node[T]]
+	slots []slot[T]
+	live  int32 // writer only: children in the table
+	used  int32 // writer only: live children plus tombstones
+	// inline holds the slots of small tables, so that they take a single
+	// allocation.
+	inline [inlineSlots]slot[T]
 }
 
-const minTable = 2 // smallest table size, a power of two
+// slot is one entry of a table. tag is the hash of the child's level, so
+// that a probe skips other children without loading them. The writer stores
+// tag before ptr; a reader loads ptr before tag, so a tag it reads is never
+// older than the pointer (it may be newer, when a tombstone is reused, and
+// the reader then skips the tombstone).
+type slot[T comparable] struct {
+	tag atomic.Uint64
+	ptr atomic.Pointer[node[T]]
+}
+
+const (
+	minTable    = 2 // smallest table size, a power of two
+	inlineSlots = 4 // tables up to this size keep their slots inline
+)
 
 // child returns the literal child of n for level, or nil. seed is the
 // trie's hash seed and tomb its tombstone. Safe for concurrent use with the
@@ -62,11 +75,12 @@ func (n *node[T]) child(level string, seed maphash.Seed, tomb *node[T]) *node[T]
 	h := maphash.String(seed, level)
 	mask := uint64(len(tb.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		c := tb.slots[i].Load()
+		sl := &tb.slots[i]
+		c := sl.ptr.Load()
 		if c == nil {
 			return nil
 		}
-		if c.hash == h && c != tomb && c.level == level {
+		if sl.tag.Load() == h && c != tomb && c.level == level {
 			return c
 		}
 	}
@@ -74,9 +88,9 @@ func (n *node[T]) child(level string, seed maphash.Seed, tomb *node[T]) *node[T]
 
 // tableSize returns the table size for live children: a power of two at
 // least twice live, so a rebuilt table is at most half full.
-func tableSize(live int) int {
+func tableSize(live int32) int {
 	n := minTable
-	for n < 2*live {
+	for n < 2*int(live) {
 		n <<= 1
 	}
 	return n
@@ -84,18 +98,18 @@ func tableSize(live int) int {
 
 // rebuild returns a new table of size tableSize(live) holding the live
 // children of old (which may be nil). Writer only.
-func rebuild[T comparable](old *table[T], live int, tomb *node[T]) *table[T] {
+func rebuild[T comparable](old *table[T], live int32, tomb *node[T]) *table[T] {
 	tb := &table[T]{}
-	if size := tableSize(live); size == minTable {
-		tb.slots = tb.inline[:]
+	if size := tableSize(live); size <= inlineSlots {
+		tb.slots = tb.inline[:size]
 	} else {
-		tb.slots = make([]atomic.Pointer[node[T]], size)
+		tb.slots = make([]slot[T], size)
 	}
 	if old == nil {
 		return tb
 	}
 	for i := range old.slots {
-		if c := old.slots[i].Load(); c != nil && c != tomb {
+		if c := old.slots[i].ptr.Load(); c != nil && c != tomb {
 			tb.put(c, tomb)
 		}
 	}
@@ -107,7 +121,8 @@ func rebuild[T comparable](old *table[T], live int, tomb *node[T]) *table[T] {
 func (tb *table[T]) put(c, tomb *node[T]) {
 	mask := uint64(len(tb.slots) - 1)
 	for i := c.hash & mask; ; i = (i + 1) & mask {
-		switch tb.slots[i].Load() {
+		sl := &tb.slots[i]
+		switch sl.ptr.Load() {
 		case nil:
 			tb.used++
 		case tomb:
@@ -115,7 +130,8 @@ func (tb *table[T]) put(c, tomb *node[T]) {
 			continue
 		}
 		tb.live++
-		tb.slots[i].Store(c)
+		sl.tag.Store(c.hash)
+		sl.ptr.Store(c)
 		return
 	}
 }
@@ -143,12 +159,8 @@ func (t *Trie[T]) addChild(n, c *node[T]) {
 		n.one.Store(nil)
 		return
 	}
-	if (tb.used+1)*4 > len(tb.slots)*3 {
-		live := 1
-		if tb != nil {
-			live += tb.live
-		}
-		nt := rebuild(tb, live, t.tomb)
+	if int(tb.used+1)*4 > len(tb.slots)*3 {
+		nt := rebuild(tb, tb.live+1, t.tomb)
 		nt.put(c, t.tomb)
 		n.kids.Store(nt)
 		return
@@ -165,8 +177,8 @@ func (t *Trie[T]) removeChild(n, c *node[T]) {
 	tb := n.kids.Load()
 	mask := uint64(len(tb.slots) - 1)
 	for i := c.hash & mask; ; i = (i + 1) & mask {
-		if tb.slots[i].Load() == c {
-			tb.slots[i].Store(t.tomb)
+		if tb.slots[i].ptr.Load() == c {
+			tb.slots[i].ptr.Store(t.tomb)
 			tb.live--
 			break
 		}
@@ -174,7 +186,7 @@ func (t *Trie[T]) removeChild(n, c *node[T]) {
 	switch {
 	case tb.live == 0:
 		n.kids.Store(nil)
-	case len(tb.slots) > minTable && tb.live*8 < len(tb.slots):
+	case len(tb.slots) > minTable && int(tb.live)*8 < len(tb.slots):
 		n.kids.Store(rebuild(tb, tb.live, t.tomb))
 	}
 }

@@ -298,7 +298,7 @@ func (t *Trie[T]) walkAll(n *node[T], path []byte, yield func(string, T) bool) b
 	}
 	if tb := n.kids.Load(); tb != nil {
 		for i := range tb.slots {
-			if c := tb.slots[i].Load(); c != nil && c != t.tomb {
+			if c := tb.slots[i].ptr.Load(); c != nil && c != t.tomb {
 				if !t.walkAll(c, append(append(path[:len(path):len(path)], c.level...), '/'), yield) {
 					return false
 				}

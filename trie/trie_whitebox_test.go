@@ -28,7 +28,7 @@ func (t *Trie[T]) shape() shape {
 			s.tables++
 			s.slots += len(tb.slots)
 			for i := range tb.slots {
-				if c := tb.slots[i].Load(); c != nil && c != t.tomb {
+				if c := tb.slots[i].ptr.Load(); c != nil && c != t.tomb {
 					s.live++
 					walk(c)
 				}
@@ -159,7 +159,7 @@ func TestTableGrowShrink(t *testing.T) {
 		_ = tr.Insert(f, i)
 		_, _ = tr.Remove(f, i)
 	}
-	if tb := r.kids.Load(); tb.live != 3 || tb.used >= len(tb.slots) {
+	if tb := r.kids.Load(); tb.live != 3 || int(tb.used) >= len(tb.slots) {
 		t.Fatalf("after churn: live %d, used %d of %d slots", tb.live, tb.used, len(tb.slots))
 	}
 }
