@@ -1,9 +1,17 @@
 package engine
 
-import "github.com/heraldmq/herald/security"
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/security"
+)
 
 // This file is where channel keys attach to the publish, subscribe and
-// unsubscribe paths (owned by the channel-keys work).
+// unsubscribe paths (owned by the channel-keys work; keys.go holds the
+// public API: keygen, bans, the license).
 
 // operation is what a connection asks to do with a channel.
 type operation uint8
@@ -14,7 +22,192 @@ const (
 	opUnsubscribe
 )
 
-// authorize checks that c may perform op on ch, with the key in co.
+// permission returns the key permission op needs: w to publish, r to
+// subscribe or unsubscribe (as in Emitter).
+func (op operation) permission() security.Permission {
+	if op == opPublish {
+		return security.PermWrite
+	}
+	return security.PermRead
+}
+
+// errNoKey is returned when an untrusted connection acts without a key.
+var errNoKey = security.NewKeyError(security.ErrInvalidKey)
+
+// errBanned is returned for a banned key.
+var errBanned = security.NewKeyError(security.ErrKeyBanned)
+
+// authorize checks that c may perform op on ch with the key in co, in
+// Emitter's order: the channel has already been parsed; then the key is not
+// banned, decrypts, has not expired, belongs to the license, has the
+// permission op needs (w or r; a key with e is refused) and its target
+// allows the channel. The error carries Emitter's status (see StatusOf).
+//
+// A trusted connection without a key may do anything. With a key, every
+// connection is checked the same way.
+//
+// Store (s) and load (l) are soft permissions, as in Emitter: without s a
+// publish is delivered but not stored (its TTL and retain flag are dropped
+// from co); without l a subscription gets no replay (last, from and until
+// are dropped).
+//
+// For a key already seen this does not allocate: decrypted keys are cached
+// (keyCache) and the ban list is an immutable map read without a lock.
 func (e *Engine) authorize(c *Conn, op operation, ch *security.Channel, co *callOptions) error {
+	if co.has&hasKey == 0 {
+		if c.trusted {
+			return nil
+		}
+		return errNoKey
+	}
+	a := &e.auth
+	if a.isBanned(co.key) {
+		return errBanned
+	}
+	k, err := a.decrypt(co.key)
+	if err != nil {
+		return err
+	}
+	var now time.Time // most keys never expire: read the clock only for those that do
+	if k.ExpiryRaw() != 0 {
+		now = e.opts.Clock()
+	}
+	if err := a.license.Authorize(k, op.permission(), ch.Path, now); err != nil {
+		return err
+	}
+	switch op {
+	case opPublish:
+		if !k.HasPermission(security.PermStore) {
+			co.has &^= hasTTL | hasRetain
+		}
+	case opSubscribe:
+		if !k.HasPermission(security.PermLoad) {
+			co.has &^= hasLast | hasFrom | hasUntil
+		}
+	}
 	return nil
+}
+
+// authState is the engine's key state: the license, a cache of decrypted
+// keys and the ban list.
+type authState struct {
+	license *security.License
+	cache   keyCache
+
+	bans  atomic.Pointer[map[string]struct{}] // immutable; replaced on change
+	banMu sync.Mutex                          // serialises ban changes and their persistence
+	store BanStore                            // nil: bans live in memory only
+}
+
+// isBanned reports whether key is banned. It takes no lock.
+func (a *authState) isBanned(key string) bool {
+	m := *a.bans.Load()
+	if len(m) == 0 {
+		return false
+	}
+	_, ok := m[key]
+	return ok
+}
+
+// decrypt returns the decrypted key, from the cache when it has been seen.
+func (a *authState) decrypt(s string) (security.Key, error) {
+	if k, ok := a.cache.get(s); ok {
+		return k, nil
+	}
+	k, err := a.license.DecryptKey(s)
+	if err != nil {
+		return k, err
+	}
+	a.cache.put(s, k)
+	return k, nil
+}
+
+// keyCache is a bounded cache of decrypted keys, keyed by the key string.
+// It is split into shards, each a map under its own RWMutex; a full shard
+// evicts an arbitrary entry (Go's map iteration order is randomised), which
+// keeps the cost of a flood of distinct keys bounded. Entries are removed
+// when their key is banned. The zero value is disabled (size 0).
+type keyCache struct {
+	perShard int
+	shards   [keyCacheShards]keyShard
+}
+
+const keyCacheShards = 16
+
+type keyShard struct {
+	mu sync.RWMutex
+	m  map[string]security.Key
+	_  [64 - 32]byte // keep shards on separate cache lines
+}
+
+func (c *keyCache) init(size int) {
+	if size <= 0 {
+		return
+	}
+	c.perShard = max(1, (size+keyCacheShards-1)/keyCacheShards)
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]security.Key)
+	}
+}
+
+// shard picks a shard from the last character of the key, which is as
+// random as the key's ciphertext.
+func (c *keyCache) shard(s string) *keyShard {
+	return &c.shards[s[len(s)-1]%keyCacheShards]
+}
+
+func (c *keyCache) get(s string) (security.Key, bool) {
+	if c.perShard == 0 || s == "" {
+		return security.Key{}, false
+	}
+	sh := c.shard(s)
+	sh.mu.RLock()
+	k, ok := sh.m[s]
+	sh.mu.RUnlock()
+	return k, ok
+}
+
+func (c *keyCache) put(s string, k security.Key) {
+	if c.perShard == 0 || s == "" {
+		return
+	}
+	sh := c.shard(s)
+	sh.mu.Lock()
+	if len(sh.m) >= c.perShard {
+		for old := range sh.m {
+			delete(sh.m, old)
+			break
+		}
+	}
+	// The key string may be part of a transport's reused buffer.
+	sh.m[string([]byte(s))] = k
+	sh.mu.Unlock()
+}
+
+func (c *keyCache) remove(s string) {
+	if c.perShard == 0 || s == "" {
+		return
+	}
+	sh := c.shard(s)
+	sh.mu.Lock()
+	delete(sh.m, s)
+	sh.mu.Unlock()
+}
+
+// StatusOf returns the status Emitter would send for an error returned by
+// the engine, with its exact message: 400 for an invalid channel, topic or
+// option, 401 for a refused key, 403 for a publish to a wildcard channel, 404
+// for an unknown contract in keygen, 500 for anything else (including
+// ErrClosed). It returns nil for a nil error. A transport sends
+// {"status":s.Status,"message":s.Message}.
+func StatusOf(err error) *security.StatusError {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrWildcardPublish):
+		return security.ErrStatusForbidden
+	case errors.Is(err, ErrInvalidTopic), errors.Is(err, ErrInvalidOption):
+		return security.ErrStatusBadRequest
+	}
+	return security.StatusOf(err)
 }

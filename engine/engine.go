@@ -18,6 +18,7 @@ type Engine struct {
 	log  *slog.Logger
 	subs *trie.Trie[*Subscription]
 	ids  *idGen
+	auth authState // channel keys: license, key cache, bans (auth.go)
 
 	closed atomic.Bool
 	mu     sync.Mutex // guards conns
@@ -38,6 +39,9 @@ func New(opts Options) (*Engine, error) {
 		subs:  trie.New[*Subscription](opts.Matcher.trieMode()),
 		ids:   newIDGen(),
 		conns: make(map[string]*Conn),
+	}
+	if err := e.initAuth(); err != nil { // channel keys (keys.go)
+		return nil, err
 	}
 	return e, nil
 }
@@ -64,7 +68,7 @@ func (e *Engine) Close() error {
 		c.close()
 	}
 	e.wg.Wait()
-	return e.closeHistory() // commits queued stores, stops the sweeper (history.go)
+	return nil
 }
 
 // Connect opens a connection: the identity under which in-process code

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/internal/leaktest"
+	"github.com/heraldmq/herald/security"
 	"github.com/stretchr/testify/require"
 )
 
@@ -450,7 +451,7 @@ func TestCloseIsIdempotentAndComplete(t *testing.T) {
 	ctx := t.Context()
 	e, err := engine.New(engine.Options{})
 	require.NoError(t, err)
-	c, err := e.Connect(engine.ConnOptions{})
+	c, err := e.Connect(engine.ConnOptions{Trusted: true}) // acts without keys
 	require.NoError(t, err)
 	var subs []*engine.Subscription
 	for i := range 50 {
@@ -491,7 +492,12 @@ func TestConnIdentity(t *testing.T) {
 	_, err = e.Connect(engine.ConnOptions{ID: c1.ID()})
 	require.ErrorIs(t, err, engine.ErrConnExists)
 
-	s, err := c1.Subscribe(ctx, "x/", nil)
+	// An untrusted connection needs a channel key.
+	_, err = c1.Subscribe(ctx, "x/", nil)
+	require.ErrorIs(t, err, security.ErrStatusUnauthorized)
+	key, err := e.License().Mint(security.KeySpec{Channel: "x/", Permissions: security.PermRead})
+	require.NoError(t, err)
+	s, err := c1.Subscribe(ctx, "x/", nil, engine.WithKey(key))
 	require.NoError(t, err)
 	require.NoError(t, c1.Close())
 	require.NoError(t, c1.Close())

@@ -22,4 +22,8 @@ var (
 	// ErrInvalidOption is returned for an option value that is out of
 	// range, such as a negative TTL or queue size.
 	ErrInvalidOption = errors.New("engine: invalid option")
+
+	// ErrInvalidBanTarget is returned by Keyban when the key to ban does not
+	// decrypt or belongs to another contract (Emitter answers 400).
+	ErrInvalidBanTarget = errors.New("engine: ban target is not a key of this license")
 )

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/heraldmq/herald/store"
 	"github.com/heraldmq/herald/trie"
 )
 
@@ -106,14 +105,24 @@ type Options struct {
 	// tests.
 	Clock func() time.Time
 
-	// Store keeps message history and retained messages (history.go): a
-	// publish with a TTL (and a key with s) is stored, a publish with the
-	// retain flag sets the channel's retained message, and Subscribe replays
-	// what WithLast, WithFrom and WithUntil ask for (with a key with l) and
-	// the matching retained messages. Nil means no history and no retained
-	// messages. Use store.NewMemory, store.OpenBolt or your own store.Store.
-	// The Engine owns it from New on: Engine.Close closes it.
-	Store store.Store
+	// Channel keys (auth.go, keys.go).
+
+	// License is the Emitter license string channel keys are checked
+	// against (any generation; an Emitter broker's license keeps its keys
+	// working). Empty means New creates a new license: read it with
+	// Engine.License and keep its Encode() string where you keep secrets,
+	// so that the keys minted now stay valid after a restart. An invalid
+	// license makes New fail.
+	License string
+
+	// KeyCacheSize bounds how many decrypted channel keys the engine keeps,
+	// so that a key already seen is not decrypted again. Zero means
+	// DefaultKeyCacheSize; a negative value disables the cache.
+	KeyCacheSize int
+
+	// Bans keeps banned keys across restarts (see BanFile). Nil keeps them
+	// in memory only.
+	Bans BanStore
 }
 
 func (o Options) withDefaults() Options {
@@ -128,6 +137,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.KeyCacheSize == 0 {
+		o.KeyCacheSize = DefaultKeyCacheSize
 	}
 	return o
 }
@@ -153,10 +165,10 @@ type ConnOptions struct {
 // Option adjusts one Publish, Subscribe or Unsubscribe call. Options are
 // plain values: passing them does not allocate.
 type Option struct {
-	kind  optionKind
-	n     int64
-	s     string
-	ovf   Overflow
+	kind optionKind
+	n    int64
+	s    string
+	ovf  Overflow
 }
 
 type optionKind uint8
