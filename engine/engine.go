@@ -68,7 +68,7 @@ func (e *Engine) Close() error {
 		c.close()
 	}
 	e.wg.Wait()
-	return nil
+	return e.closeHistory() // commits queued stores, stops the sweeper (history.go)
 }
 
 // Connect opens a connection: the identity under which in-process code

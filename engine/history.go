@@ -2,19 +2,250 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/store"
 )
 
 // This file is where message history attaches to the publish and subscribe
-// paths (owned by the message-history work).
+// paths (owned by the message-history work). The hooks in other files are
+// marked "(history.go)":
+//   - Options.Store selects the store (nil: no history, no retained messages);
+//   - Conn.Publish calls persist before delivering the message;
+//   - Conn.Subscribe calls beginReplay before the subscription becomes visible
+//     to publishers, and replay once it is;
+//   - Subscription.deliver holds live messages while a replay is running;
+//   - Engine.Close calls closeHistory last.
+//
+// Replay without loss or duplication: beginReplay gives the subscription a
+// replayBuffer before it is inserted in the trie, so every live message that
+// reaches it from then on is held. replay then reads the store (retained
+// messages and the history the subscriber asked for), delivers those oldest
+// to newest, and releases the held live messages, skipping those it has just
+// delivered from the store. Publish stores a message before delivering it, so
+// a held message either was in the store when the query ran (and is skipped
+// as a duplicate) or was not (and is delivered live): none is lost. The
+// duplicate test is by ID, not "ID <= the newest replayed ID", because two
+// concurrent publishers may store their messages out of ID order.
 
-// persist stores m when it has a TTL or is retained.
+// persist stores m when it has a TTL or is retained. It returns once the
+// store has the message (for store.Bolt: committed and synced).
 func (e *Engine) persist(ctx context.Context, c *Conn, m *Message, co *callOptions) error {
+	st := e.opts.Store
+	if st == nil {
+		return nil
+	}
+	withTTL := co.has&hasTTL != 0 && co.ttl > 0
+	retain := co.has&hasRetain != 0
+	if !withTTL && !retain {
+		return nil
+	}
+	sid := store.ID(m.ID)
+	var expires int64
+	if withTTL {
+		// Clamp before converting: ttl is seconds from outside input.
+		ttl := store.MaxTTL
+		if co.ttl < int64(store.MaxTTL/time.Second) {
+			ttl = time.Duration(co.ttl) * time.Second
+		}
+		m.TTL = ttl
+		var err error
+		if expires, err = store.ExpiresAfter(sid, ttl); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+	}
+	var buf [2]store.Message
+	msgs := buf[:0]
+	if withTTL {
+		msgs = append(msgs, store.Message{ID: sid, Channel: m.Channel, Payload: m.Payload, Expires: expires})
+	}
+	if retain {
+		// A retained message with a TTL expires with it.
+		msgs = append(msgs, store.Message{ID: sid, Channel: m.Channel, Payload: m.Payload, Expires: expires, Retained: true})
+	}
+	if err := st.Store(ctx, msgs...); err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("engine: store message: %w", err)
+	}
 	return nil
 }
 
-// replay delivers stored and retained messages to a new subscription.
+// replayBuffer holds the live messages of a subscription while its replay
+// runs. Its size is bounded by what is published to the subscription during
+// one store query.
+type replayBuffer struct {
+	mu   sync.Mutex
+	held []*Message
+	done bool
+}
+
+// hold keeps m for later delivery and reports true, unless the replay has
+// finished. It runs on the publisher's goroutine (Subscription.deliver).
+func (r *replayBuffer) hold(m *Message) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return false
+	}
+	r.held = append(r.held, m)
+	return true
+}
+
+// isShare reports whether filter is a share-group subscription, which gets
+// neither history nor retained messages (MQTT 5 sends no retained messages to
+// shared subscriptions; Emitter's history query for "$share/..." matches
+// nothing).
+func isShare(filter string) bool { return strings.HasPrefix(filter, "$share/") }
+
+// beginReplay prepares s for a replay; Subscribe calls it before s is
+// inserted in the trie.
+func (e *Engine) beginReplay(s *Subscription, ch *security.Channel, co *callOptions) error {
+	if e.opts.Store == nil || isShare(ch.Path) {
+		return nil
+	}
+	if co.has&hasLast != 0 && co.last < 0 {
+		return ErrInvalidOption
+	}
+	s.replay.Store(&replayBuffer{})
+	return nil
+}
+
+func (e *Engine) storeMode() store.Mode {
+	if e.opts.Matcher == MatchMQTT {
+		return store.ModeMQTT
+	}
+	return store.ModeEmitter
+}
+
+// historyQuery returns the store query for the subscribe options, and false
+// when the subscriber asked for no history.
+func (e *Engine) historyQuery(filter string, co *callOptions) (store.Query, bool) {
+	q := store.Query{Filter: filter, Mode: e.storeMode()}
+	want := false
+	if co.has&hasLast != 0 {
+		if co.last == 0 {
+			return q, false // Emitter: last=0 turns replay off
+		}
+		q.Last = int(min(co.last, math.MaxInt32))
+		want = true
+	}
+	// Emitter's from/until are unix seconds, inclusive; 0 means unset.
+	if co.has&hasFrom != 0 && co.from > 0 {
+		q.From = time.Unix(co.from, 0)
+		want = true
+	}
+	if co.has&hasUntil != 0 && co.until > 0 {
+		q.Until = time.Unix(co.until, 0).Add(time.Second - 1)
+		want = true
+	}
+	if want && q.Last == 0 {
+		q.Last = math.MaxInt32 // the newest of the window, up to the store's clamp
+	}
+	return q, want
+}
+
+// replay delivers the retained messages matching s and the history asked for
+// in co, oldest to newest, then the live messages held meanwhile.
 func (e *Engine) replay(ctx context.Context, s *Subscription, ch *security.Channel, co *callOptions) error {
+	r := s.replay.Load()
+	if r == nil {
+		return nil
+	}
+	seen, err := e.deliverStored(ctx, s, co)
+	// Release the held live messages, skipping what the store delivered. New
+	// live messages keep being held until a pass finds none.
+	for {
+		r.mu.Lock()
+		held := r.held
+		r.held = nil
+		if len(held) == 0 || err != nil {
+			r.done = true
+			s.replay.Store(nil)
+			r.mu.Unlock()
+			return err
+		}
+		r.mu.Unlock()
+		for _, m := range held {
+			if _, dup := seen[m.ID]; !dup {
+				s.deliverNow(ctx, m)
+			}
+		}
+	}
+}
+
+// deliverStored delivers the stored messages for a new subscription and
+// returns their IDs.
+func (e *Engine) deliverStored(ctx context.Context, s *Subscription, co *callOptions) (map[ID]struct{}, error) {
+	st := e.opts.Store
+	var stored []store.Message
+	if q, ok := e.historyQuery(s.channel, co); ok {
+		msgs, err := st.Query(ctx, q)
+		if err != nil {
+			return nil, storeError(err)
+		}
+		stored = msgs
+	}
+	err := st.Retained(ctx, s.channel, e.storeMode(), func(m store.Message) error {
+		stored = append(stored, m)
+		return nil
+	})
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if len(stored) == 0 {
+		return nil, nil
+	}
+	// One publish order for history and retained messages; a message that is
+	// both is delivered once, marked retained.
+	slices.SortStableFunc(stored, func(a, b store.Message) int { return a.ID.Compare(b.ID) })
+	seen := make(map[ID]struct{}, len(stored))
+	for i := range stored {
+		sm := &stored[i]
+		id := ID(sm.ID)
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		m := &Message{ID: id, Channel: sm.Channel, Payload: sm.Payload, Retained: sm.Retained}
+		if i+1 < len(stored) && stored[i+1].ID == sm.ID && stored[i+1].Channel == sm.Channel {
+			m.Retained = m.Retained || stored[i+1].Retained
+		}
+		if sm.Expires != 0 {
+			m.TTL = time.Duration(sm.Expires - sm.ID.UnixNano()).Truncate(time.Second)
+		}
+		s.deliverNow(ctx, m)
+	}
+	return seen, nil
+}
+
+// storeError maps store errors to the engine's.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrClosed):
+		return ErrClosed
+	case errors.Is(err, store.ErrInvalidQuery), errors.Is(err, store.ErrInvalidChannel):
+		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	return fmt.Errorf("engine: history: %w", err)
+}
+
+// closeHistory closes the store, which commits what is queued and stops its
+// sweeper. Engine.Close calls it last.
+func (e *Engine) closeHistory() error {
+	if e.opts.Store == nil {
+		return nil
+	}
+	if err := e.opts.Store.Close(); err != nil {
+		return fmt.Errorf("engine: close store: %w", err)
+	}
 	return nil
 }

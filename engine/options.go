@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/heraldmq/herald/store"
 	"github.com/heraldmq/herald/trie"
 )
 
@@ -104,6 +105,15 @@ type Options struct {
 	// Clock returns the current time; nil means time.Now. It is a seam for
 	// tests.
 	Clock func() time.Time
+
+	// Store keeps message history and retained messages (history.go): a
+	// publish with a TTL (and a key with s) is stored, a publish with the
+	// retain flag sets the channel's retained message, and Subscribe replays
+	// what WithLast, WithFrom and WithUntil ask for (with a key with l) and
+	// the matching retained messages. Nil means no history and no retained
+	// messages. Use store.NewMemory, store.OpenBolt or your own store.Store.
+	// The Engine owns it from New on: Engine.Close closes it.
+	Store store.Store
 
 	// Channel keys (auth.go, keys.go).
 

@@ -40,6 +40,7 @@ import (
 type Bolt struct {
 	opts Options
 	db   *bbolt.DB
+	path string
 
 	mu       sync.Mutex
 	queue    []*request
@@ -109,7 +110,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	b := &Bolt{opts: o, db: db, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &Bolt{opts: o, db: db, path: path, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	b.pool.New = func() any { return &request{done: make(chan error, 1)} }
 	go b.commitLoop()
 	b.sweeper = startSweeper(&b.opts, b.Sweep)
@@ -672,4 +673,4 @@ func (b *Bolt) Close() error {
 }
 
 // Path returns the path of the bbolt file.
-func (b *Bolt) Path() string { return b.db.Path() }
+func (b *Bolt) Path() string { return b.path }
