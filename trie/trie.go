@@ -101,32 +101,24 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.root
-	b := p.body
-	cloned := false
-	for i, pos := 0, 0; i < p.nlev; i++ {
-		lv, next := nextLevel(b, pos)
+	i, pos := 0, 0
+	for ; i < p.nlev; i++ {
+		lv, next := nextLevel(p.body, pos)
+		var c *node[T]
 		if lv == "+" {
-			c := n.plus.Load()
-			if c == nil {
-				c = &node[T]{}
-				n.plus.Store(c)
-			}
-			n, pos = c, next
-			continue
+			c = n.plus.Load()
+		} else {
+			c = n.child(lv, t.seed, t.tomb)
 		}
-		c := n.child(lv, t.seed, t.tomb)
 		if c == nil {
-			if !cloned {
-				// New nodes keep their level strings: copy the rest of
-				// the filter once (the caller's string may alias a
-				// reused buffer) and take the levels from the copy.
-				b, next, cloned = strings.Clone(b[pos:]), next-pos, true
-				lv, pos = b[:len(lv)], 0
-			}
-			c = &node[T]{level: lv, hash: maphash.String(t.seed, lv)}
-			t.addChild(n, c)
+			break
 		}
 		n, pos = c, next
+	}
+	var attach, first *node[T]
+	if i < p.nlev {
+		attach = n
+		first, n = t.chain(p.body[pos:], p.nlev-i)
 	}
 	var m *member[T]
 	if p.group != "" {
@@ -134,8 +126,43 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 	}
 	slot := t.slot(n, p.hash)
 	slot.Store(slot.Load().with(v, m))
+	if attach != nil {
+		// Link the new nodes last, so readers see them complete.
+		if lv, _ := nextLevel(p.body, pos); lv == "+" {
+			attach.plus.Store(first)
+		} else {
+			t.addChild(attach, first)
+		}
+	}
 	t.count.Add(1)
 	return nil
+}
+
+// chain returns a new chain of k nodes for the first k levels of rest, which
+// are all new, as its first and last node. The nodes share one allocation,
+// and their level strings one copy of rest (the caller's string may alias a
+// reused buffer). Pruned nodes are empty, so a slab kept alive by a live
+// node holds no other memory. Writer only.
+func (t *Trie[T]) chain(rest string, k int) (first, last *node[T]) {
+	rest = strings.Clone(rest)
+	slab := make([]node[T], k)
+	pos := 0
+	for j := range slab {
+		lv, next := nextLevel(rest, pos)
+		pos = next
+		c := &slab[j]
+		if lv != "+" {
+			c.level, c.hash = lv, maphash.String(t.seed, lv)
+		}
+		switch {
+		case j == 0:
+		case lv == "+":
+			slab[j-1].plus.Store(c)
+		default:
+			slab[j-1].one.Store(c)
+		}
+	}
+	return &slab[0], &slab[k-1]
 }
 
 // Remove removes one occurrence of the subscription (filter, v) and reports
