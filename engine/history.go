@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldmq/herald/security"
@@ -29,11 +31,14 @@ import (
 // reaches it from then on is held. replay then reads the store (retained
 // messages and the history the subscriber asked for), delivers those oldest
 // to newest, and releases the held live messages, skipping those it has just
-// delivered from the store. Publish stores a message before delivering it, so
-// a held message either was in the store when the query ran (and is skipped
-// as a duplicate) or was not (and is delivered live): none is lost. The
-// duplicate test is by ID, not "ID <= the newest replayed ID", because two
-// concurrent publishers may store their messages out of ID order.
+// delivered from the store. Publish stores a message before it looks up
+// subscribers, so a message either was stored before the query (the replay
+// delivers it; its live copy, held or arriving later, is dropped) or reaches
+// the subscription live (held, or delivered after the replay): none is lost,
+// none is delivered twice. The duplicate test is by ID, not "ID <= the newest
+// replayed ID", because two concurrent publishers may store their messages
+// out of ID order, and it stays on after the replay, because a live copy can
+// arrive after the replay has ended.
 
 // persist stores m when it has a TTL or is retained. It returns once the
 // store has the message (for store.Bolt: committed and synced).
@@ -80,24 +85,45 @@ func (e *Engine) persist(ctx context.Context, c *Conn, m *Message, co *callOptio
 }
 
 // replayBuffer holds the live messages of a subscription while its replay
-// runs. Its size is bounded by what is published to the subscription during
-// one store query.
+// runs, and afterwards drops the live copies of replayed messages. Its held
+// slice is bounded by what is published to the subscription during one store
+// query; seen holds at most the store's MaxResults IDs plus the retained ones.
 type replayBuffer struct {
+	done atomic.Bool
 	mu   sync.Mutex
 	held []*Message
-	done bool
+	seen []ID // IDs delivered by the replay, sorted; immutable once done
 }
 
-// hold keeps m for later delivery and reports true, unless the replay has
-// finished. It runs on the publisher's goroutine (Subscription.deliver).
+// hold reports whether m must not be delivered now: it is kept for the end of
+// the replay, or the replay has delivered it already. It runs on the
+// publisher's goroutine (Subscription.deliver).
+//
+// A replayed message can arrive live after the replay has ended: Publish
+// stores a message before it looks up subscribers, and a replay can run
+// entirely in between. So the IDs stay checked, at the cost of one comparison
+// for any message newer than every replayed one.
 func (r *replayBuffer) hold(m *Message) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.done {
+	if !r.done.Load() {
+		r.mu.Lock()
+		if !r.done.Load() {
+			r.held = append(r.held, m)
+			r.mu.Unlock()
+			return true
+		}
+		r.mu.Unlock()
+	}
+	return r.replayed(m.ID)
+}
+
+// replayed reports whether the replay delivered id.
+func (r *replayBuffer) replayed(id ID) bool {
+	n := len(r.seen)
+	if n == 0 || bytes.Compare(id[:], r.seen[n-1][:]) > 0 {
 		return false
 	}
-	r.held = append(r.held, m)
-	return true
+	_, found := slices.BinarySearchFunc(r.seen, id, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	return found
 }
 
 // isShare reports whether filter is a share-group subscription, which gets
@@ -109,7 +135,7 @@ func isShare(filter string) bool { return strings.HasPrefix(filter, "$share/") }
 // beginReplay prepares s for a replay; Subscribe calls it before s is
 // inserted in the trie.
 func (e *Engine) beginReplay(s *Subscription, ch *security.Channel, co *callOptions) error {
-	if e.opts.Store == nil || isShare(ch.Path) {
+	if e.opts.Store == nil || isShare(ch.Path) || co.noLoad { // noLoad: auth.go
 		return nil
 	}
 	if co.has&hasLast != 0 && co.last < 0 {
@@ -161,6 +187,7 @@ func (e *Engine) replay(ctx context.Context, s *Subscription, ch *security.Chann
 		return nil
 	}
 	seen, err := e.deliverStored(ctx, s, co)
+	r.seen = seen
 	// Release the held live messages, skipping what the store delivered. New
 	// live messages keep being held until a pass finds none.
 	for {
@@ -168,14 +195,16 @@ func (e *Engine) replay(ctx context.Context, s *Subscription, ch *security.Chann
 		held := r.held
 		r.held = nil
 		if len(held) == 0 || err != nil {
-			r.done = true
-			s.replay.Store(nil)
+			r.done.Store(true)
+			if len(seen) == 0 {
+				s.replay.Store(nil) // nothing to filter: back to the plain path
+			}
 			r.mu.Unlock()
 			return err
 		}
 		r.mu.Unlock()
 		for _, m := range held {
-			if _, dup := seen[m.ID]; !dup {
+			if !r.replayed(m.ID) {
 				s.deliverNow(ctx, m)
 			}
 		}
@@ -183,8 +212,8 @@ func (e *Engine) replay(ctx context.Context, s *Subscription, ch *security.Chann
 }
 
 // deliverStored delivers the stored messages for a new subscription and
-// returns their IDs.
-func (e *Engine) deliverStored(ctx context.Context, s *Subscription, co *callOptions) (map[ID]struct{}, error) {
+// returns their IDs, sorted.
+func (e *Engine) deliverStored(ctx context.Context, s *Subscription, co *callOptions) ([]ID, error) {
 	st := e.opts.Store
 	var stored []store.Message
 	if q, ok := e.historyQuery(s.channel, co); ok {
@@ -207,14 +236,14 @@ func (e *Engine) deliverStored(ctx context.Context, s *Subscription, co *callOpt
 	// One publish order for history and retained messages; a message that is
 	// both is delivered once, marked retained.
 	slices.SortStableFunc(stored, func(a, b store.Message) int { return a.ID.Compare(b.ID) })
-	seen := make(map[ID]struct{}, len(stored))
+	seen := make([]ID, 0, len(stored))
 	for i := range stored {
 		sm := &stored[i]
 		id := ID(sm.ID)
-		if _, dup := seen[id]; dup {
+		if len(seen) > 0 && seen[len(seen)-1] == id {
 			continue
 		}
-		seen[id] = struct{}{}
+		seen = append(seen, id)
 		m := &Message{ID: id, Channel: sm.Channel, Payload: sm.Payload, Retained: sm.Retained}
 		if i+1 < len(stored) && stored[i+1].ID == sm.ID && stored[i+1].Channel == sm.Channel {
 			m.Retained = m.Retained || stored[i+1].Retained
