@@ -48,8 +48,8 @@ var errBanned = security.NewKeyError(security.ErrKeyBanned)
 //
 // Store (s) and load (l) are soft permissions, as in Emitter: without s a
 // publish is delivered but not stored (its TTL and retain flag are dropped
-// from co); without l a subscription gets no replay (last, from and until
-// are dropped).
+// from co); without l a subscription gets no replay: neither the history
+// that last, from and until ask for nor retained messages (co.noLoad).
 //
 // For a key already seen this does not allocate: decrypted keys are cached
 // (keyCache) and the ban list is an immutable map read without a lock.
@@ -83,6 +83,7 @@ func (e *Engine) authorize(c *Conn, op operation, ch *security.Channel, co *call
 	case opSubscribe:
 		if !k.HasPermission(security.PermLoad) {
 			co.has &^= hasLast | hasFrom | hasUntil
+			co.noLoad = true
 		}
 	}
 	return nil

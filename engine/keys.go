@@ -14,8 +14,9 @@ import (
 const DefaultKeyCacheSize = 4096
 
 // BanStore keeps the list of banned keys across restarts. BanFile is a
-// simple implementation; a store may implement it too. Implementations must
-// be safe for concurrent use.
+// simple implementation. A store.Store given as Options.Store that also
+// implements BanStore keeps the bans when Options.Bans is nil.
+// Implementations must be safe for concurrent use.
 type BanStore interface {
 	// LoadBans returns every banned key. New calls it once.
 	LoadBans(ctx context.Context) ([]string, error)
@@ -39,7 +40,11 @@ func (e *Engine) initAuth() error {
 	}
 	a.cache.init(e.opts.KeyCacheSize)
 	bans := make(map[string]struct{})
-	if a.store = e.opts.Bans; a.store != nil {
+	a.store = e.opts.Bans
+	if bs, ok := e.opts.Store.(BanStore); ok && a.store == nil {
+		a.store = bs
+	}
+	if a.store != nil {
 		keys, err := a.store.LoadBans(context.Background())
 		if err != nil {
 			return fmt.Errorf("engine: loading key bans: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/store"
 )
 
 // A license and keys from a real Emitter broker (security/vectors_test.go).
@@ -293,4 +294,89 @@ func TestKeyCacheDisabled(t *testing.T) {
 	for range 3 {
 		require.NoError(t, c.Publish(t.Context(), "a/b/c/", nil, engine.WithKey(emitterRWabc)))
 	}
+}
+
+// TestLoadPermission: without l a keyed subscriber gets no replay, neither
+// the history it asks for nor retained messages (as in Emitter, where
+// retained messages are stored messages); with l it gets both.
+func TestLoadPermission(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, engine.Options{Store: store.NewMemory(store.Options{})})
+	pub := connect(t, e)
+	require.NoError(t, pub.Publish(ctx, "news/", []byte("kept"), engine.WithTTL(time.Hour)))
+	require.NoError(t, pub.Publish(ctx, "news/", []byte("retained"), engine.WithRetain()))
+
+	c := untrusted(t, e)
+	noLoad, err := c.Subscribe(ctx, "news/?last=10", nil, engine.WithKey(mint(t, e, "news/", "r", 0)))
+	require.NoError(t, err)
+	withLoad, err := c.Subscribe(ctx, "news/?last=10", nil, engine.WithKey(mint(t, e, "news/", "rl", 0)))
+	require.NoError(t, err)
+
+	require.NoError(t, pub.Publish(ctx, "news/", []byte("live")))
+	m, err := noLoad.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "live", m.String(), "no replay without l")
+
+	var got []string
+	for range 3 {
+		m, err := withLoad.Next(ctx)
+		require.NoError(t, err)
+		got = append(got, m.String())
+	}
+	require.ElementsMatch(t, []string{"kept", "retained", "live"}, got)
+	require.Equal(t, "live", got[2])
+}
+
+// innerStore lets banStore embed a store.Store (a field named Store would
+// hide the Store method).
+type innerStore = store.Store
+
+// banStore is a store.Store that also keeps bans, in a map that outlives
+// the store (a restart gets a new store over the same bans).
+type banStore struct {
+	innerStore
+	mu   *sync.Mutex
+	bans map[string]bool
+}
+
+func (s banStore) LoadBans(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for k := range s.bans {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func (s banStore) SaveBan(_ context.Context, key string, banned bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if banned {
+		s.bans[key] = true
+	} else {
+		delete(s.bans, key)
+	}
+	return nil
+}
+
+func TestBansInStore(t *testing.T) {
+	ctx := t.Context()
+	var mu sync.Mutex
+	bans := map[string]bool{}
+	newStore := func() store.Store { return banStore{store.NewMemory(store.Options{}), &mu, bans} }
+
+	e, err := engine.New(engine.Options{License: emitterLicense, Store: newStore()})
+	require.NoError(t, err)
+	require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true))
+	require.NoError(t, e.Close())
+	require.Equal(t, map[string]bool{emitterRWabc: true}, bans)
+
+	e = newEngine(t, engine.Options{License: emitterLicense, Store: newStore()})
+	require.True(t, e.Banned(emitterRWabc), "the ban survived the restart")
+
+	// Options.Bans wins over the store.
+	path := filepath.Join(t.TempDir(), "bans")
+	f := newEngine(t, engine.Options{License: emitterLicense, Store: newStore(), Bans: engine.BanFile(path)})
+	require.False(t, f.Banned(emitterRWabc))
 }

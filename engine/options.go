@@ -130,8 +130,9 @@ type Options struct {
 	// DefaultKeyCacheSize; a negative value disables the cache.
 	KeyCacheSize int
 
-	// Bans keeps banned keys across restarts (see BanFile). Nil keeps them
-	// in memory only.
+	// Bans keeps banned keys across restarts (see BanFile). Nil means
+	// Options.Store when it implements BanStore, and otherwise memory only
+	// (bans are lost on restart).
 	Bans BanStore
 }
 
@@ -253,6 +254,7 @@ type callOptions struct {
 	overflow    Overflow
 	inline      bool
 	plain       bool
+	noLoad      bool // the key lacks l: no history, no retained messages (auth.go)
 }
 
 const (
