@@ -119,11 +119,11 @@ func TestHandshakeAndEcho(t *testing.T) {
 	mask := [4]byte{1, 2, 3, 4}
 	big := bytes.Repeat([]byte("0123456789"), 7000) // 70000 bytes: 8-byte length
 	var wire []byte
-	wire = append(wire, frame(0x01, mask, []byte("hel"))...)        // text, not final
-	wire = append(wire, frame(0x89, mask, []byte("ping!"))...)      // ping in between
-	wire = append(wire, frame(0x80, mask, []byte("lo "))...)        // final continuation
-	wire = append(wire, frame(0x82, mask, nil)...)                  // empty binary
-	wire = append(wire, frame(0x82, [4]byte{9, 8, 7, 6}, big)...)   // large binary
+	wire = append(wire, frame(0x01, mask, []byte("hel"))...)         // text, not final
+	wire = append(wire, frame(0x89, mask, []byte("ping!"))...)       // ping in between
+	wire = append(wire, frame(0x80, mask, []byte("lo "))...)         // final continuation
+	wire = append(wire, frame(0x82, mask, nil)...)                   // empty binary
+	wire = append(wire, frame(0x82, [4]byte{9, 8, 7, 6}, big)...)    // large binary
 	wire = append(wire, frame(0x8A, mask, []byte("unsolicited"))...) // pong: ignored
 	_, err := c.Write(wire)
 	require.NoError(t, err)
