@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,7 +182,7 @@ func (c *keyCache) put(s string, k security.Key) {
 		}
 	}
 	// The key string may be part of a transport's reused buffer.
-	sh.m[string([]byte(s))] = k
+	sh.m[strings.Clone(s)] = k
 	sh.mu.Unlock()
 }
 
