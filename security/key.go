@@ -25,12 +25,11 @@ const (
 // MaxSalt is the largest salt Emitter gives a key (salts are 0..32766).
 const MaxSalt = 32766
 
-// keyEpoch is the zero of key expiry times: 2010-01-01T00:00:00Z.
-const keyEpoch = 1262304000
+// KeyEpochUnix is the time key expiries are counted from, 2010-01-01
+// 00:00:00 UTC, in unix seconds.
+const KeyEpochUnix = 1262304000
 
-// KeyEpoch is the time key expiries are counted from, 2010-01-01 00:00:00
-// UTC.
-var KeyEpoch = time.Unix(keyEpoch, 0).UTC()
+const keyEpoch = KeyEpochUnix
 
 // Key is a decrypted Emitter channel key: 24 bytes holding a salt, the
 // license's master id, contract id and signature, a target channel (a bit-path
@@ -116,10 +115,11 @@ func (k *Key) SetTargetBits(path, hash uint32) {
 	k.put32(offHash, hash)
 }
 
-// ExpiryRaw returns the raw expiry: seconds since KeyEpoch, 0 for never.
+// ExpiryRaw returns the raw expiry: seconds since KeyEpochUnix, 0 for never.
 func (k Key) ExpiryRaw() uint32 { return k.u32(offExpiry) }
 
-// SetExpiryRaw sets the raw expiry: seconds since KeyEpoch, 0 for never.
+// SetExpiryRaw sets the raw expiry: seconds since KeyEpochUnix, 0 for
+// never.
 func (k *Key) SetExpiryRaw(v uint32) { k.put32(offExpiry, v) }
 
 // Expires returns the time the key expires, or the zero time if it never
@@ -133,7 +133,7 @@ func (k Key) Expires() time.Time {
 }
 
 // SetExpires sets the time the key expires, truncated to the second; the zero
-// time means never. A time at or before KeyEpoch is stored as one second past
+// time means never. A time at or before 2010-01-01 is stored as one second past
 // it (long expired). It returns ErrExpiryRange for a time after the last
 // second the key format can hold (2146-02-07 06:28:15 UTC) and leaves k
 // unchanged.

@@ -54,7 +54,7 @@ func TestKeyExpiry(t *testing.T) {
 	require.EqualValues(t, 1, k.ExpiryRaw(), "a time before 2010 is stored as long expired")
 	require.True(t, k.IsExpired(time.Date(2010, 1, 1, 0, 0, 2, 0, time.UTC)))
 
-	last := security.KeyEpoch.Add(0xFFFFFFFF * time.Second)
+	last := time.Unix(security.KeyEpochUnix+0xFFFFFFFF, 0).UTC()
 	require.NoError(t, k.SetExpires(last))
 	require.Equal(t, last, k.Expires())
 	require.ErrorIs(t, k.SetExpires(last.Add(time.Second)), security.ErrExpiryRange)

@@ -50,7 +50,7 @@ type License struct {
 	user   uint32   // contract id
 	sign   uint32   // contract signature
 	index  uint32   // generation 2 and 3: always 1 in practice
-	expiry uint32   // generation 1: license expiry, seconds since KeyEpoch
+	expiry uint32   // generation 1: license expiry, seconds since KeyEpochUnix
 	kind   uint32   // generation 1: license type (2 = on-premise)
 
 	xtea   xteaKey       // generation 1

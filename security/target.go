@@ -89,8 +89,9 @@ func (k *Key) SetTarget(target string) error {
 // so in Emitter a target such as "a/+/", "a/+/#/" or "+/+/#/" validates no
 // channel at all. Here such a key allows what its target says: "a/+/" allows
 // "a/x/" and "a/+/"; "a/+/#/" allows "a/x/" and everything below it. Every
-// channel Emitter allows is still allowed and nothing else is: the extra
-// depths are tried only as "/+" suffixes of the same hash.
+// channel Emitter allows is still allowed; the only channels added are those
+// these targets describe, because the extra depths are tried only as "/+"
+// suffixes hashed against the same target hash.
 func (k Key) ValidateChannel(channel string) bool {
 	if i := strings.IndexByte(channel, '?'); i >= 0 {
 		channel = channel[:i]
