@@ -1,0 +1,169 @@
+package store
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// naiveMatch is an independent implementation of the matching rules, written
+// with strings.Split.
+func naiveMatch(filter, channel string, mode Mode) bool {
+	f := strings.Split(strings.TrimSuffix(filter, "/"), "/")
+	c := strings.Split(strings.TrimSuffix(channel, "/"), "/")
+	if mode == ModeEmitter {
+		if f[len(f)-1] == "#" {
+			f = f[:len(f)-1]
+		}
+		if len(c) < len(f) {
+			return false
+		}
+		for i := range f {
+			if f[i] != "+" && f[i] != c[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if (f[0] == "+" || f[0] == "#") && strings.HasPrefix(c[0], "$") {
+		return false
+	}
+	for i := range f {
+		if f[i] == "#" {
+			return true
+		}
+		if i >= len(c) || (f[i] != "+" && f[i] != c[i]) {
+			return false
+		}
+	}
+	return len(c) == len(f)
+}
+
+var matchSeeds = [][2]string{
+	{"a/", "a/b/c/"}, {"a/+/", "a/b/"}, {"a/#/", "a/"}, {"+/", "$sys/"}, {"#/", "x/y/"}, {"a//", "a//"},
+	{"/", "/"}, {"a/+/c/", "a/b/c/d/"}, {"a/b", "a/b/"}, {"", "a/"}, {"a/#/b/", "a/x/b/"}, {"a/\x00/", "a/"},
+	{"ab/", "a/"}, {"+/+/", "a//"},
+}
+
+// FuzzMatch checks ValidateFilter, ValidateChannel and Match against the
+// naive model, and literalPrefix against Match.
+func FuzzMatch(f *testing.F) {
+	for _, s := range matchSeeds {
+		f.Add(s[0], s[1], false)
+		f.Add(s[0], s[1], true)
+	}
+	f.Fuzz(func(t *testing.T, filter, channel string, mqtt bool) {
+		mode := ModeEmitter
+		if mqtt {
+			mode = ModeMQTT
+		}
+		if ValidateFilter(filter) != nil || ValidateChannel(channel) != nil {
+			return
+		}
+		got, want := Match(filter, channel, mode), naiveMatch(filter, channel, mode)
+		if got != want {
+			t.Fatalf("Match(%q, %q, %v) = %v, model %v", filter, channel, mode, got, want)
+		}
+		if prefix, _ := literalPrefix(filter); got && !strings.HasPrefix(channel, prefix) {
+			t.Fatalf("%q matches %q outside the prefix %q", filter, channel, prefix)
+		}
+		if ValidateChannel(filter) == nil && !Match(filter, filter, mode) {
+			t.Fatalf("a channel does not match itself: %q", filter)
+		}
+	})
+}
+
+// FuzzQuery feeds arbitrary queries to the planner and to a small store: the
+// result is an error or a bounded, ordered answer, never a panic.
+func FuzzQuery(f *testing.F) {
+	f.Add("a/", 0, 1, 0, int64(0), int64(0), 0, false)
+	f.Add("a/+/", 1, 0, 5, int64(5), int64(-3), 100, true)
+	f.Add("#/", 3, 1<<40, 0, int64(1<<62), int64(1<<62), -1, false)
+	f.Add("a/#/b/", -1, 0, 0, int64(0), int64(0), 0, true)
+	st := NewMemory(Options{SweepInterval: -1})
+	defer st.Close()
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	for i := range 50 {
+		ch := []string{"a/", "a/b/", "a/c/d/", "b/", "$s/a/"}[i%5]
+		_ = st.Store(f.Context(), Message{ID: NewID(base+int64(i), 0), Channel: ch, Payload: make([]byte, i*100)})
+	}
+	f.Fuzz(func(t *testing.T, filter string, mode, last, limit int, from, until int64, maxBytes int, after bool) {
+		q := Query{Filter: filter, Mode: Mode(mode), Last: last, Limit: limit, MaxBytes: maxBytes}
+		if from != 0 {
+			q.From = time.Unix(0, base+from)
+		}
+		if until != 0 {
+			q.Until = time.Unix(0, base+until)
+		}
+		if after {
+			q.After = NewID(base+from, 0)
+		}
+		msgs, err := st.Query(t.Context(), q)
+		if err != nil {
+			return
+		}
+		if len(msgs) > DefaultMaxResults {
+			t.Fatalf("%d results", len(msgs))
+		}
+		total := 0
+		for i := range msgs {
+			total += msgs[i].Size()
+			if i > 0 && msgs[i-1].ID.Compare(msgs[i].ID) >= 0 {
+				t.Fatal("results out of order")
+			}
+		}
+		if len(msgs) > 1 && total > DefaultMaxResponseBytes {
+			t.Fatalf("%d bytes", total)
+		}
+	})
+}
+
+// FuzzBoltRecords writes arbitrary keys and values into a Bolt file's buckets
+// and runs every read path over them: corrupt records give ErrCorrupt (or are
+// skipped), never a panic.
+func FuzzBoltRecords(f *testing.F) {
+	f.Add([]byte("a/\x000123456789abcdef"), []byte("\x01\x00\x00\x00\x00\x00\x00\x00\x00payload"), byte(0))
+	f.Add([]byte("a/"), []byte("\x01"), byte(1))
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("x"), byte(2))
+	f.Add([]byte("a/\x00"), []byte{}, byte(0))
+	dir := f.TempDir()
+	n := 0
+	f.Fuzz(func(t *testing.T, key, val []byte, bucket byte) {
+		if len(key) == 0 || len(key) > 1000 {
+			return
+		}
+		n++
+		b, err := OpenBolt(dir+"/"+time.Now().Format("150405.000000000")+string(rune('a'+n%26)), Options{SweepInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		err = b.db.Update(func(tx *bbolt.Tx) error {
+			switch bucket % 3 {
+			case 0:
+				return tx.Bucket(bucketMsgs).Put(key, val)
+			case 1:
+				return tx.Bucket(bucketRetained).Put(key, val)
+			default:
+				sb, err := tx.Bucket(bucketExpiry).CreateBucketIfNotExists(key)
+				if err != nil {
+					return nil
+				}
+				return sb.Put(val, []byte{0, 0, 0, 0, 0, 0, 0, 0, 1})
+			}
+		})
+		if err != nil {
+			return
+		}
+		ctx := t.Context()
+		for _, f := range []string{"#/", "a/"} {
+			_, _ = b.Query(ctx, Query{Filter: f})
+			_, _ = b.Query(ctx, Query{Filter: f, Last: 3})
+			_ = b.Retained(ctx, f, ModeEmitter, func(Message) error { return nil })
+		}
+		_, _ = b.Sweep(ctx)
+		_, _ = b.Delete(ctx, "a/")
+	})
+}
