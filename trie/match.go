@@ -102,7 +102,7 @@ func (t *Trie[T]) emitter(m *matcher[T], n *node[T], pos int, st *shareState[T])
 			return
 		}
 		lv, next := nextLevel(m.b, pos)
-		if p := n.plus.Load(); p != nil {
+		if p := n.plus(); p != nil {
 			t.emitter(m, p, next, st)
 		}
 		if n = t.lookup(n, lv); n == nil {
@@ -118,12 +118,12 @@ func (t *Trie[T]) mqtt(m *matcher[T], n *node[T], pos int, st *shareState[T]) {
 	for {
 		if pos > len(m.b) {
 			m.visit(n.subs.Load(), st)
-			m.visit(n.rest.Load(), st) // "a/#" matches "a"
+			m.visit(n.rest(), st) // "a/#" matches "a"
 			return
 		}
-		m.visit(n.rest.Load(), st)
+		m.visit(n.rest(), st)
 		lv, next := nextLevel(m.b, pos)
-		if p := n.plus.Load(); p != nil {
+		if p := n.plus(); p != nil {
 			t.mqtt(m, p, next, st)
 		}
 		if n = t.lookup(n, lv); n == nil {
@@ -151,7 +151,7 @@ func (m *matcher[T]) visit(s *set[T], st *shareState[T]) {
 			m.fn(v)
 		}
 	}
-	if len(s.shares) > 0 {
+	if s.sh != nil {
 		if m.nrec < maxRec {
 			m.rec[m.nrec] = s
 			m.nrec++
@@ -233,9 +233,10 @@ type shareSlot[T comparable] struct {
 // once evicted or refused never gets a slot later in the same pass, since
 // the largest id held only decreases once the slots are full.
 func (st *shareState[T]) count(s *set[T], keep func(T) bool) {
+	shares := s.shares()
 outer:
-	for i := range s.shares {
-		mb := &s.shares[i]
+	for i := range shares {
+		mb := &shares[i]
 		g := mb.g
 		if g.id <= st.floor || (keep != nil && !keep(mb.v)) {
 			continue
@@ -266,8 +267,9 @@ outer:
 
 // pick reports the chosen members found in s.
 func (st *shareState[T]) pick(s *set[T], keep func(T) bool, fn func(T)) {
-	for i := range s.shares {
-		mb := &s.shares[i]
+	shares := s.shares()
+	for i := range shares {
+		mb := &shares[i]
 		for j := range st.slots[:st.n] {
 			sl := &st.slots[j]
 			if sl.g != mb.g {

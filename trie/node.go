@@ -6,9 +6,8 @@ import (
 )
 
 // node is one level of the trie. Every field that a reader looks at is either
-// immutable after the node is published (level, hash) or an atomic pointer to
-// immutable data that the single writer replaces (one, kids, plus, subs,
-// rest).
+// immutable after the node is published (level) or an atomic pointer that
+// the single writer replaces (one, kids, subs, ext and the fields of ext).
 //
 // The literal children are in one while there is only one of them (the
 // common case deep in the trie, which then needs no table), and in kids
@@ -16,20 +15,59 @@ import (
 // both in kids before it clears one; readers load one before kids, so they
 // never miss a child that stays. A table is not turned back into one: when
 // its last child goes, kids becomes nil.
+//
+// A node is 48 bytes: what most nodes do not need (a '+' child, MQTT '#'
+// subscriptions) is in ext, allocated on demand and dropped when empty.
 type node[T comparable] struct {
 	level string                  // literal level this node stands for ("" for root and '+' nodes)
-	hash  uint64                  // maphash of level with the trie's seed
 	one   atomic.Pointer[node[T]] // the only literal child, or nil
 	kids  atomic.Pointer[table[T]]
-	plus  atomic.Pointer[node[T]] // child for a '+' level
-	subs  atomic.Pointer[set[T]]  // filters that end at this node
-	rest  atomic.Pointer[set[T]]  // MQTT mode: filters that end with '#' below this node
+	subs  atomic.Pointer[set[T]] // filters that end at this node
+	ext   atomic.Pointer[ext[T]]
+}
+
+// ext holds the rarer parts of a node.
+type ext[T comparable] struct {
+	plus atomic.Pointer[node[T]] // child for a '+' level
+	rest atomic.Pointer[set[T]]  // MQTT mode: filters that end with '#' below this node
+}
+
+// plus returns the '+' child of n, or nil.
+func (n *node[T]) plus() *node[T] {
+	if e := n.ext.Load(); e != nil {
+		return e.plus.Load()
+	}
+	return nil
+}
+
+// rest returns the set of MQTT '#' subscriptions below n, or nil.
+func (n *node[T]) rest() *set[T] {
+	if e := n.ext.Load(); e != nil {
+		return e.rest.Load()
+	}
+	return nil
+}
+
+// extension returns the ext of n, creating it. Writer only.
+func (n *node[T]) extension() *ext[T] {
+	e := n.ext.Load()
+	if e == nil {
+		e = &ext[T]{}
+		n.ext.Store(e)
+	}
+	return e
+}
+
+// trimExt drops the ext of n when it holds nothing. Writer only.
+func (n *node[T]) trimExt() {
+	if e := n.ext.Load(); e != nil && e.plus.Load() == nil && e.rest.Load() == nil {
+		n.ext.Store(nil)
+	}
 }
 
 // empty reports whether n holds nothing and can be unlinked. Writer only.
 func (n *node[T]) empty() bool {
-	return n.subs.Load() == nil && n.rest.Load() == nil && n.plus.Load() == nil &&
-		n.one.Load() == nil && n.kids.Load() == nil
+	return n.subs.Load() == nil && n.ext.Load() == nil && n.one.Load() == nil && n.kids.Load() == nil
 }
 
 // table is an open-addressing hash table of the literal children of a node,
@@ -110,17 +148,18 @@ func rebuild[T comparable](old *table[T], live int32, tomb *node[T]) *table[T] {
 	}
 	for i := range old.slots {
 		if c := old.slots[i].ptr.Load(); c != nil && c != tomb {
-			tb.put(c, tomb)
+			tb.put(c, old.slots[i].tag.Load(), tomb)
 		}
 	}
 	return tb
 }
 
-// put stores c, which must not be in tb, in the first free or tombstone slot
-// of its probe sequence. The caller guarantees a nil slot remains. Writer only.
-func (tb *table[T]) put(c, tomb *node[T]) {
+// put stores c, which must not be in tb and whose level hashes to h, in the
+// first free or tombstone slot of its probe sequence. The caller guarantees
+// a nil slot remains. Writer only.
+func (tb *table[T]) put(c *node[T], h uint64, tomb *node[T]) {
 	mask := uint64(len(tb.slots) - 1)
-	for i := c.hash & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		sl := &tb.slots[i]
 		switch sl.ptr.Load() {
 		case nil:
@@ -130,7 +169,7 @@ func (tb *table[T]) put(c, tomb *node[T]) {
 			continue
 		}
 		tb.live++
-		sl.tag.Store(c.hash)
+		sl.tag.Store(h)
 		sl.ptr.Store(c)
 		return
 	}
@@ -150,8 +189,8 @@ func (t *Trie[T]) addChild(n, c *node[T]) {
 			return
 		}
 		nt := rebuild(nil, 2, t.tomb)
-		nt.put(o, t.tomb)
-		nt.put(c, t.tomb)
+		nt.put(o, maphash.String(t.seed, o.level), t.tomb)
+		nt.put(c, maphash.String(t.seed, c.level), t.tomb)
 		n.kids.Store(nt) // before clearing one: see node
 		if testHookOneToTable != nil {
 			testHookOneToTable()
@@ -161,11 +200,11 @@ func (t *Trie[T]) addChild(n, c *node[T]) {
 	}
 	if int(tb.used+1)*4 > len(tb.slots)*3 {
 		nt := rebuild(tb, tb.live+1, t.tomb)
-		nt.put(c, t.tomb)
+		nt.put(c, maphash.String(t.seed, c.level), t.tomb)
 		n.kids.Store(nt)
 		return
 	}
-	tb.put(c, t.tomb)
+	tb.put(c, maphash.String(t.seed, c.level), t.tomb)
 }
 
 // removeChild unlinks the literal child c of n. Writer only.
@@ -176,7 +215,7 @@ func (t *Trie[T]) removeChild(n, c *node[T]) {
 	}
 	tb := n.kids.Load()
 	mask := uint64(len(tb.slots) - 1)
-	for i := c.hash & mask; ; i = (i + 1) & mask {
+	for i := maphash.String(t.seed, c.level) & mask; ; i = (i + 1) & mask {
 		if tb.slots[i].ptr.Load() == c {
 			tb.slots[i].ptr.Store(t.tomb)
 			tb.live--
@@ -194,8 +233,16 @@ func (t *Trie[T]) removeChild(n, c *node[T]) {
 // set is the immutable list of subscriptions ending at one place of a node.
 // The writer replaces the whole set on every change.
 type set[T comparable] struct {
-	vals   []T         // ordinary subscribers
-	shares []member[T] // share-group members
+	vals []T          // ordinary subscribers
+	sh   *[]member[T] // share-group members, nil when none (rare, kept out of line)
+}
+
+// shares returns the share-group members of s.
+func (s *set[T]) shares() []member[T] {
+	if s.sh == nil {
+		return nil
+	}
+	return *s.sh
 }
 
 // member is one subscription of a share group.
@@ -231,12 +278,14 @@ func (s *set[T]) with(v T, m *member[T]) *set[T] {
 	}
 	ns := &set[T]{}
 	if s != nil {
-		ns.vals, ns.shares = s.vals, s.shares
+		*ns = *s
 	}
 	if m == nil {
 		ns.vals = append(ns.vals[:len(ns.vals):len(ns.vals)], v)
 	} else {
-		ns.shares = append(ns.shares[:len(ns.shares):len(ns.shares)], *m)
+		sh := ns.shares()
+		sh = append(sh[:len(sh):len(sh)], *m)
+		ns.sh = &sh
 	}
 	return ns
 }
@@ -248,7 +297,7 @@ func (s *set[T]) without(v T, g *group) (*set[T], bool) {
 	if s == nil {
 		return nil, false
 	}
-	ns := &set[T]{vals: s.vals, shares: s.shares}
+	ns := &set[T]{vals: s.vals, sh: s.sh}
 	if g == nil {
 		i := indexOf(s.vals, func(x T) bool { return x == v })
 		if i < 0 {
@@ -256,13 +305,17 @@ func (s *set[T]) without(v T, g *group) (*set[T], bool) {
 		}
 		ns.vals = remove(s.vals, i)
 	} else {
-		i := indexOf(s.shares, func(m member[T]) bool { return m.g == g && m.v == v })
+		i := indexOf(s.shares(), func(m member[T]) bool { return m.g == g && m.v == v })
 		if i < 0 {
 			return s, false
 		}
-		ns.shares = remove(s.shares, i)
+		if sh := remove(s.shares(), i); sh != nil {
+			ns.sh = &sh
+		} else {
+			ns.sh = nil
+		}
 	}
-	if len(ns.vals) == 0 && len(ns.shares) == 0 {
+	if len(ns.vals) == 0 && ns.sh == nil {
 		return nil, true
 	}
 	return ns, true

@@ -106,7 +106,7 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 		lv, next := nextLevel(p.body, pos)
 		var c *node[T]
 		if lv == "+" {
-			c = n.plus.Load()
+			c = n.plus()
 		} else {
 			c = n.child(lv, t.seed, t.tomb)
 		}
@@ -124,12 +124,16 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 	if p.group != "" {
 		m = &member[T]{g: t.group(p.group), v: v}
 	}
-	slot := t.slot(n, p.hash)
-	slot.Store(slot.Load().with(v, m))
+	if p.hash && t.mode == MQTT {
+		e := n.extension()
+		e.rest.Store(e.rest.Load().with(v, m))
+	} else {
+		n.subs.Store(n.subs.Load().with(v, m))
+	}
 	if attach != nil {
 		// Link the new nodes last, so readers see them complete.
 		if lv, _ := nextLevel(p.body, pos); lv == "+" {
-			attach.plus.Store(first)
+			attach.extension().plus.Store(first)
 		} else {
 			t.addChild(attach, first)
 		}
@@ -152,12 +156,12 @@ func (t *Trie[T]) chain(rest string, k int) (first, last *node[T]) {
 		pos = next
 		c := &slab[j]
 		if lv != "+" {
-			c.level, c.hash = lv, maphash.String(t.seed, lv)
+			c.level = lv
 		}
 		switch {
 		case j == 0:
 		case lv == "+":
-			slab[j-1].plus.Store(c)
+			slab[j-1].extension().plus.Store(c)
 		default:
 			slab[j-1].one.Store(c)
 		}
@@ -187,7 +191,7 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 		lv, next := nextLevel(b, pos)
 		pos = next
 		if lv == "+" {
-			n = n.plus.Load()
+			n = n.plus()
 		} else {
 			n = n.child(lv, t.seed, t.tomb)
 		}
@@ -202,12 +206,24 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 			return false, nil
 		}
 	}
-	slot := t.slot(n, p.hash)
-	ns, ok := slot.Load().without(v, g)
-	if !ok {
-		return false, nil
+	if p.hash && t.mode == MQTT {
+		e := n.ext.Load()
+		if e == nil {
+			return false, nil
+		}
+		ns, ok := e.rest.Load().without(v, g)
+		if !ok {
+			return false, nil
+		}
+		e.rest.Store(ns)
+		n.trimExt()
+	} else {
+		ns, ok := n.subs.Load().without(v, g)
+		if !ok {
+			return false, nil
+		}
+		n.subs.Store(ns)
 	}
-	slot.Store(ns)
 	t.count.Add(-1)
 	if g != nil {
 		t.release(g)
@@ -216,21 +232,14 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 	return true, nil
 }
 
-// slot returns where the subscriptions of a filter ending at n are kept.
-func (t *Trie[T]) slot(n *node[T], hash bool) *atomic.Pointer[set[T]] {
-	if hash && t.mode == MQTT {
-		return &n.rest
-	}
-	return &n.subs
-}
-
 // prune unlinks the last node of path, the nodes from the root down, and
 // then each ancestor while they are empty. Writer only.
 func (t *Trie[T]) prune(path []*node[T]) {
 	for i := len(path) - 1; i > 0 && path[i].empty(); i-- {
 		n, p := path[i], path[i-1]
-		if p.plus.Load() == n {
-			p.plus.Store(nil)
+		if p.plus() == n {
+			p.ext.Load().plus.Store(nil)
+			p.trimExt()
 		} else {
 			t.removeChild(p, n)
 		}
@@ -297,7 +306,7 @@ func (t *Trie[T]) walkAll(n *node[T], path []byte, yield func(string, T) bool) b
 				return false
 			}
 		}
-		for _, m := range s.shares {
+		for _, m := range s.shares() {
 			if !yield(shareLevel+"/"+m.g.name+"/"+f, m.v) {
 				return false
 			}
@@ -307,13 +316,13 @@ func (t *Trie[T]) walkAll(n *node[T], path []byte, yield func(string, T) bool) b
 	if n != t.root && !emit(n.subs.Load(), "") {
 		return false
 	}
-	if !emit(n.rest.Load(), "#/") {
+	if !emit(n.rest(), "#/") {
 		return false
 	}
 	if n == t.root && !emit(n.subs.Load(), "#/") { // Emitter's "#/": everything
 		return false
 	}
-	if c := n.plus.Load(); c != nil {
+	if c := n.plus(); c != nil {
 		if !t.walkAll(c, append(path[:len(path):len(path)], "+/"...), yield) {
 			return false
 		}

@@ -17,7 +17,7 @@ func (t *Trie[T]) shape() shape {
 	var walk func(n *node[T])
 	walk = func(n *node[T]) {
 		s.nodes++
-		if c := n.plus.Load(); c != nil {
+		if c := n.plus(); c != nil {
 			walk(c)
 		}
 		if c := n.one.Load(); c != nil {
