@@ -183,7 +183,7 @@ func summarize(runs []Result, a, b string) string {
 		if k.Rate != 0 {
 			continue
 		}
-		sa, sb := groups[k][a], groups[k][b]
+		sa, sb := pair(groups, k, a, b)
 		rt, ct := targetRateFan, targetCPUFan
 		if k.Fanout <= 1 {
 			rt, ct = targetRate1, targetCPU1
@@ -205,7 +205,7 @@ func summarize(runs []Result, a, b string) string {
 		if k.Rate == 0 {
 			continue
 		}
-		sa, sb := groups[k][a], groups[k][b]
+		sa, sb := pair(groups, k, a, b)
 		p50A, p50B := med(sa, func(s *stats) []float64 { return s.p50 }), med(sb, func(s *stats) []float64 { return s.p50 })
 		p99A, p99B := med(sa, func(s *stats) []float64 { return s.p99 }), med(sb, func(s *stats) []float64 { return s.p99 })
 		fmt.Fprintf(&w, "| %s | %s | %d | %d B | %s | %s | %s | %s | %s %s | %s | %s | %s %s | %s | %s | %s | %s |\n",
@@ -216,6 +216,19 @@ func summarize(runs []Result, a, b string) string {
 			rounds(sa, sb), notes(sa, sb))
 	}
 	return w.String()
+}
+
+// pair returns the runs of a and b for k. Keyed runs (Emitter topics, which
+// only a's broker may understand) are compared with b's plain runs of the same
+// shape when b has no keyed runs.
+func pair(groups map[groupKey]map[string]*stats, k groupKey, a, b string) (*stats, *stats) {
+	sa, sb := groups[k][a], groups[k][b]
+	if sb == nil && k.Keyed {
+		p := k
+		p.Keyed = false
+		sb = groups[p][b]
+	}
+	return sa, sb
 }
 
 func boolCmp(x, y bool) int {
@@ -230,7 +243,7 @@ func boolCmp(x, y bool) int {
 
 func keyedName(k bool) string {
 	if k {
-		return "keyed"
+		return "keyed (vs plain)"
 	}
 	return "plain"
 }

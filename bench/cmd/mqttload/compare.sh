@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# compare.sh: Herald's broker against mosquitto, in the same run, with mqttload.
+#
+# Installs nothing. Needs Go, mosquitto (Debian: apt-get install -y mosquitto)
+# and, for the Herald side, ./examples/broker in this repository (without it
+# only mosquitto is measured). Each broker runs on its own free loopback port
+# (TCP and WebSocket), the shapes run alternately against one then the other
+# for ROUNDS rounds (the order flips every round), and the medians go to a
+# Markdown table with the ratios Herald/mosquitto and the targets of issue 6.
+#
+#   bench/cmd/mqttload/compare.sh                 # the full matrix (about 25 minutes)
+#   QUICK=1 bench/cmd/mqttload/compare.sh         # 1 round, short runs, QoS 0, 64 B, TCP
+#
+# Settings (environment):
+#   ROUNDS=3 DURATION=3s WARMUP=1s
+#   SHAPES="1-1 1-10 1-100 10-10"   saturating shapes
+#   QOS="0 1" SIZES="64 1024" TRANSPORTS="tcp ws"
+#   PACED_SHAPES="1-1 1-10 10-10" RATES="5000 20000" PACED_SIZES=64 PACED_TRANSPORTS=tcp
+#   KEYED=1        also run Herald with Emitter keyed topics (compared with mosquitto's plain runs)
+#   OUT=bench/results/mqtt.md   RAW=<OUT without .md>.jsonl (one JSON line per run)
+#   HERALD_BIN=... use this broker binary instead of building ./examples/broker
+#   HERALD_ARGS="..." extra broker flags; MOSQUITTO_CONF_EXTRA="..." extra mosquitto.conf lines
+#   MOSQUITTO_NODELAY=1  set_tcp_nodelay true (default): without it mosquitto's Nagle delays
+#                  deliveries (p50 2-4 ms instead of 0.2 ms at 5k msg/s 1-10 here), so the latency
+#                  targets are measured against mosquitto at its best; 0 keeps Debian's default
+#   HERALD_CPUPROFILE=file   profile the broker (if it has -cpuprofile) over the whole comparison
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+root=$PWD
+
+if [ "${QUICK:-}" = 1 ]; then
+  : "${ROUNDS:=1}" "${DURATION:=1s}" "${WARMUP:=300ms}" "${QOS:=0}" "${SIZES:=64}" "${TRANSPORTS:=tcp}"
+  : "${PACED_SHAPES:=1-1 1-10}" "${RATES:=5000}"
+fi
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3s}
+WARMUP=${WARMUP:-1s}
+SHAPES=${SHAPES:-1-1 1-10 1-100 10-10}
+QOS=${QOS:-0 1}
+SIZES=${SIZES:-64 1024}
+TRANSPORTS=${TRANSPORTS:-tcp ws}
+PACED_SHAPES=${PACED_SHAPES:-1-1 1-10 10-10}
+RATES=${RATES:-5000 20000}
+PACED_SIZES=${PACED_SIZES:-64}
+PACED_TRANSPORTS=${PACED_TRANSPORTS:-tcp}
+KEYED=${KEYED:-0}
+OUT=${OUT:-bench/results/mqtt.md}
+RAW=${RAW:-${OUT%.md}.jsonl}
+
+MOSQUITTO=$(command -v mosquitto || true)
+[ -z "$MOSQUITTO" ] && [ -x /usr/sbin/mosquitto ] && MOSQUITTO=/usr/sbin/mosquitto
+if [ -z "$MOSQUITTO" ]; then
+  echo "compare.sh: mosquitto not found; install it: apt-get update && apt-get install -y mosquitto" >&2
+  exit 1
+fi
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf 'compare.sh: %s\n' "$*" >&2; }
+
+# free_port prints a loopback port nothing listens on (nothing answers a connect).
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "compare.sh: no free port" >&2; exit 1
+}
+
+# wait_port PORT PID NAME: until PORT accepts connections (at most 20 s) or PID dies.
+wait_port() {
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$2" 2>/dev/null || { log "$3 exited before listening; its log:"; cat "$tmp/$3.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  log "$3 did not listen on port $1 within 20 s; its log:"; cat "$tmp/$3.log" >&2; exit 1
+}
+
+log "building mqttload"
+(cd bench && go build -o "$tmp/mqttload" ./cmd/mqttload)
+load=$tmp/mqttload
+
+# mosquitto: plain TCP and WebSocket listeners, TCP_NODELAY, otherwise Debian's defaults.
+mq_tcp=$(free_port); mq_ws=$(free_port)
+mq_settings="default settings plus a WebSocket listener"
+nodelay=
+if [ "${MOSQUITTO_NODELAY:-1}" = 1 ]; then
+  nodelay="set_tcp_nodelay true"; mq_settings="default settings plus set_tcp_nodelay true and a WebSocket listener"
+fi
+cat >"$tmp/mosquitto.conf" <<EOF
+$nodelay
+listener $mq_tcp 127.0.0.1
+allow_anonymous true
+listener $mq_ws 127.0.0.1
+protocol websockets
+${MOSQUITTO_CONF_EXTRA:-}
+EOF
+"$MOSQUITTO" -c "$tmp/mosquitto.conf" >"$tmp/mosquitto.log" 2>&1 &
+mq_pid=$!; pids+=("$mq_pid")
+wait_port "$mq_tcp" "$mq_pid" mosquitto
+wait_port "$mq_ws" "$mq_pid" mosquitto
+mq_version=$({ "$MOSQUITTO" -h 2>&1 || true; } | sed -n 's/^mosquitto version \([^ ]*\).*/\1/p' | head -1)
+log "mosquitto $mq_version pid $mq_pid on $mq_tcp (tcp) and $mq_ws (ws)"
+
+# Herald: one port for TCP and WebSocket, plain MQTT topics on, a fresh data folder.
+brokers=(mosquitto)
+herald_master=
+if [ -n "${HERALD_BIN:-}" ] || [ -d examples/broker ]; then
+  if [ -z "${HERALD_BIN:-}" ]; then
+    log "building examples/broker"
+    go build -o "$tmp/herald" ./examples/broker
+    HERALD_BIN=$tmp/herald
+  fi
+  h_port=$(free_port)
+  # shellcheck disable=SC2086
+  "$HERALD_BIN" -listen "127.0.0.1:$h_port" -data "$tmp/herald-data" -plain \
+    ${HERALD_CPUPROFILE:+-cpuprofile "$HERALD_CPUPROFILE"} ${HERALD_ARGS:-} >"$tmp/herald.log" 2>&1 &
+  h_pid=$!; pids+=("$h_pid")
+  wait_port "$h_port" "$h_pid" herald
+  brokers=(herald mosquitto)
+  log "herald pid $h_pid on $h_port (tcp and ws)"
+  if [ "$KEYED" = 1 ]; then
+    herald_master=$(cat "$tmp/herald-data/master.secret" 2>/dev/null || true)
+    [ -n "$herald_master" ] || { log "KEYED=1: no master secret found in $tmp/herald-data"; exit 1; }
+  fi
+else
+  log "no examples/broker in this tree: measuring mosquitto only"
+fi
+
+url() { # url BROKER TRANSPORT
+  case "$1:$2" in
+    mosquitto:tcp) echo "tcp://127.0.0.1:$mq_tcp" ;;
+    mosquitto:ws) echo "ws://127.0.0.1:$mq_ws/mqtt" ;;
+    herald:tcp) echo "tcp://127.0.0.1:$h_port" ;;
+    herald:ws) echo "ws://127.0.0.1:$h_port/mqtt" ;;
+  esac
+}
+pid_of() { if [ "$1" = herald ]; then echo "$h_pid"; else echo "$mq_pid"; fi; }
+
+mkdir -p "$(dirname "$OUT")"
+: >"$RAW"
+failures=0
+one() { # one BROKER TRANSPORT mqttload-args...
+  local b=$1 tr=$2; shift 2
+  local line
+  if line=$("$load" -url "$(url "$b" "$tr")" -broker-pid "$(pid_of "$b")" -label "$b" \
+      -duration "$DURATION" -warmup "$WARMUP" -json "$@" 2>>"$tmp/runs.log"); then :; else
+    failures=$((failures + 1)); log "run failed: $b $tr $*"; tail -3 "$tmp/runs.log" >&2
+  fi
+  [ -n "$line" ] && printf '%s\n' "$line" >>"$RAW"
+  return 0
+}
+
+for ((round = 1; round <= ROUNDS; round++)); do
+  order=("${brokers[@]}")
+  if ((round % 2 == 0)) && ((${#brokers[@]} == 2)); then order=("${brokers[1]}" "${brokers[0]}"); fi
+  log "round $round/$ROUNDS (${order[*]})"
+  for tr in $TRANSPORTS; do for q in $QOS; do for sz in $SIZES; do for sh in $SHAPES; do
+    for b in "${order[@]}"; do
+      one "$b" "$tr" -shape "$sh" -qos "$q" -size "$sz"
+      if [ "$b" = herald ] && [ -n "$herald_master" ]; then
+        one "$b" "$tr" -shape "$sh" -qos "$q" -size "$sz" -master "$herald_master"
+      fi
+    done
+  done; done; done; done
+  for tr in $PACED_TRANSPORTS; do for q in $QOS; do for sz in $PACED_SIZES; do for r in $RATES; do for sh in $PACED_SHAPES; do
+    for b in "${order[@]}"; do
+      one "$b" "$tr" -shape "$sh" -qos "$q" -size "$sz" -rate "$r"
+    done
+  done; done; done; done; done
+done
+
+{
+  echo "# MQTT brokers under load: Herald vs mosquitto"
+  echo
+  echo "Generated by \`bench/cmd/mqttload/compare.sh\` on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')."
+  echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(uname -sr), $(go version | cut -d' ' -f3);"
+  echo "mosquitto $mq_version (Debian package, $mq_settings${MOSQUITTO_CONF_EXTRA:+; extra: $MOSQUITTO_CONF_EXTRA})."
+  echo "Each figure is the median of $ROUNDS round(s) of $DURATION measured after $WARMUP of warmup; brokers alternate within each round."
+  echo "Load generator: \`mqttload\` (raw-socket MQTT 3.1.1 client in this directory, window 1000 messages per publisher);"
+  echo "broker CPU is utime+stime from /proc/<pid>/stat (10 ms ticks) over the measured window, divided by deliveries."
+  echo "Settings: SHAPES='$SHAPES' QOS='$QOS' SIZES='$SIZES' TRANSPORTS='$TRANSPORTS' PACED_SHAPES='$PACED_SHAPES' RATES='$RATES' KEYED=$KEYED."
+  echo "Shapes: 1-N is one publisher and N subscribers on one topic; 10-10 is ten publisher/subscriber pairs on ten topics."
+  echo "The machine is shared: other jobs compete for its CPUs, so absolute figures move between runs; compare within a row."
+  echo
+  "$load" summarize -a herald -b mosquitto "$RAW"
+  if ((failures > 0)); then echo; echo "$failures run(s) failed; see the notes column and $RAW."; fi
+  echo
+  echo "Reproduce: \`bench/cmd/mqttload/compare.sh\` (needs \`mosquitto\`); one run by hand:"
+  echo "\`(cd bench && go run ./cmd/mqttload -url tcp://127.0.0.1:1883 -shape 1-10 -qos 0 -size 64 -broker-pid \$(pgrep -x mosquitto))\`."
+} >"$OUT"
+log "wrote $OUT (raw runs in $RAW)"
