@@ -244,9 +244,11 @@ func setupNATS(sp deliverySpec, s *sink) (*instance, error) {
 			return nil, err
 		}
 	}
-	if err := sc.Flush(); err != nil { // the server has every subscription
-		stop()
-		return nil, err
+	for _, c := range conns {
+		if err := c.Flush(); err != nil { // the server has every subscription
+			stop()
+			return nil, err
+		}
 	}
 	in := &instance{close: stop}
 	for range sp.pubs {
