@@ -92,6 +92,12 @@ func (e *Engine) authorize(c *Conn, op operation, ch *security.Channel, co *call
 
 // authState is the engine's key state: the license, a cache of decrypted
 // keys and the ban list.
+//
+// Locks: banMu is taken only by ban changes, and may be held while a cache
+// shard's mu is taken (never the reverse); both are leaves with respect to
+// the engine's other locks. BanStore.SaveBan runs under banMu, so ban changes
+// are persisted in the order they take effect. The publish path takes only a
+// shard's read lock.
 type authState struct {
 	license *security.License
 	cache   keyCache
