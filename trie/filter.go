@@ -16,9 +16,14 @@ func trimSlash(s string) string {
 // nextLevel returns the level of b starting at byte pos and the position of
 // the level after it. b is a filter or topic without its trailing '/'; it has
 // levels while pos <= len(b), so "" has one (empty) level and "a/" has two.
+//
+// Levels are short, so a plain loop (which the compiler inlines) beats
+// strings.IndexByte here.
 func nextLevel(b string, pos int) (level string, next int) {
-	if i := strings.IndexByte(b[pos:], '/'); i >= 0 {
-		return b[pos : pos+i], pos + i + 1
+	for i := pos; i < len(b); i++ {
+		if b[i] == '/' {
+			return b[pos:i], i + 1
+		}
 	}
 	return b[pos:], len(b) + 1
 }

@@ -116,18 +116,24 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 		n, pos = c, next
 	}
 	var attach, first *node[T]
+	var s1 *set1[T] // allocated with the new nodes, for a plain subscription
 	if i < p.nlev {
 		attach = n
-		first, n = t.chain(p.body[pos:], p.nlev-i)
+		first, n, s1 = t.chain(p.body[pos:], p.nlev-i)
 	}
 	var m *member[T]
 	if p.group != "" {
 		m = &member[T]{g: t.group(p.group), v: v}
 	}
-	if p.hash && t.mode == MQTT {
+	switch {
+	case s1 != nil && m == nil && !(p.hash && t.mode == MQTT):
+		s1.one[0] = v
+		s1.vals = s1.one[:]
+		n.subs.Store(&s1.set)
+	case p.hash && t.mode == MQTT:
 		e := n.extension()
 		e.rest.Store(e.rest.Load().with(v, m))
-	} else {
+	default:
 		n.subs.Store(n.subs.Load().with(v, m))
 	}
 	if attach != nil {
@@ -143,13 +149,14 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 }
 
 // chain returns a new chain of k nodes for the first k levels of rest, which
-// are all new, as its first and last node. The nodes share one allocation,
-// and their level strings one copy of rest (the caller's string may alias a
-// reused buffer). Pruned nodes are empty, so a slab kept alive by a live
-// node holds no other memory. Writer only.
-func (t *Trie[T]) chain(rest string, k int) (first, last *node[T]) {
+// are all new, as its first and last node, and an empty one-value set. The
+// nodes and the set share one allocation, and the level strings one copy of
+// rest (the caller's string may alias a reused buffer). Pruned nodes are
+// empty, so a slab kept alive by a live node holds no other memory (but its
+// own 48 bytes per dead node and the set). Writer only.
+func (t *Trie[T]) chain(rest string, k int) (first, last *node[T], s1 *set1[T]) {
 	rest = strings.Clone(rest)
-	slab := make([]node[T], k)
+	slab, s1 := newSlab[T](k)
 	pos := 0
 	for j := range slab {
 		lv, next := nextLevel(rest, pos)
@@ -166,7 +173,38 @@ func (t *Trie[T]) chain(rest string, k int) (first, last *node[T]) {
 			slab[j-1].one.Store(c)
 		}
 	}
-	return &slab[0], &slab[k-1]
+	return &slab[0], &slab[k-1], s1
+}
+
+// newSlab allocates k nodes and a one-value set together.
+func newSlab[T comparable](k int) ([]node[T], *set1[T]) {
+	switch k {
+	case 1:
+		c := new(struct {
+			n [1]node[T]
+			s set1[T]
+		})
+		return c.n[:], &c.s
+	case 2:
+		c := new(struct {
+			n [2]node[T]
+			s set1[T]
+		})
+		return c.n[:], &c.s
+	case 3:
+		c := new(struct {
+			n [3]node[T]
+			s set1[T]
+		})
+		return c.n[:], &c.s
+	case 4:
+		c := new(struct {
+			n [4]node[T]
+			s set1[T]
+		})
+		return c.n[:], &c.s
+	}
+	return make([]node[T], k), new(set1[T])
 }
 
 // Remove removes one occurrence of the subscription (filter, v) and reports
