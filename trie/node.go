@@ -297,28 +297,27 @@ func (s *set[T]) without(v T, g *group) (*set[T], bool) {
 	if s == nil {
 		return nil, false
 	}
-	ns := &set[T]{vals: s.vals, sh: s.sh}
+	vals, sh := s.vals, s.sh
 	if g == nil {
-		i := indexOf(s.vals, func(x T) bool { return x == v })
+		i := indexOf(vals, func(x T) bool { return x == v })
 		if i < 0 {
 			return s, false
 		}
-		ns.vals = remove(s.vals, i)
+		vals = remove(vals, i)
 	} else {
 		i := indexOf(s.shares(), func(m member[T]) bool { return m.g == g && m.v == v })
 		if i < 0 {
 			return s, false
 		}
-		if sh := remove(s.shares(), i); sh != nil {
-			ns.sh = &sh
-		} else {
-			ns.sh = nil
+		sh = nil
+		if rest := remove(s.shares(), i); rest != nil {
+			sh = &rest
 		}
 	}
-	if len(ns.vals) == 0 && ns.sh == nil {
+	if len(vals) == 0 && sh == nil {
 		return nil, true
 	}
-	return ns, true
+	return &set[T]{vals: vals, sh: sh}, true
 }
 
 func indexOf[E any](s []E, f func(E) bool) int {
