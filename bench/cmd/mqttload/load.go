@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -101,6 +102,8 @@ type subscriber struct {
 	expect string // topic deliveries must carry
 	hist   *histogram
 	count  atomic.Int64 // deliveries so far
+	// fromPub[i] counts deliveries from publisher i, for i's window.
+	fromPub []atomic.Int64
 
 	// Owned by the reader goroutine.
 	local      int64
@@ -175,10 +178,9 @@ func (s *subscriber) batchEnd() {
 	s.count.Add(s.local)
 	s.local = 0
 	for _, pi := range s.touched {
-		p := s.l.pubs[pi]
-		p.delivered.Add(s.perPub[pi])
+		s.fromPub[pi].Add(s.perPub[pi])
 		s.perPub[pi] = 0
-		p.poke()
+		s.l.pubs[pi].poke()
 	}
 	s.touched = s.touched[:0]
 }
@@ -189,12 +191,12 @@ type publisher struct {
 	c      *client
 	tmpl   []byte
 	fanout int64
+	subs   []*subscriber // those on this publisher's topic
 
-	sent      atomic.Int64 // stored at each flush
-	delivered atomic.Int64 // added by subscribers
-	acked     atomic.Int64 // PUBACKs
-	waiting   atomic.Bool
-	wake      chan struct{}
+	sent    atomic.Int64 // stored at each flush
+	acked   atomic.Int64 // PUBACKs
+	waiting atomic.Bool
+	wake    chan struct{}
 
 	// Owned by the publisher goroutine.
 	stalls                int64
@@ -230,13 +232,29 @@ func (p *publisher) batchEnd() {
 	}
 }
 
-// outstanding reports whether the window is full after sent messages.
-func (p *publisher) full(sent int64) bool {
-	w := int64(p.l.cfg.window)
-	if p.fanout > 0 && sent*p.fanout-p.delivered.Load()-p.credit >= w*p.fanout {
-		return true
+// slowest returns the number of messages the slowest subscriber of the
+// topic has received from p (all it sent when the topic has none).
+func (p *publisher) slowest(sent int64) int64 {
+	if len(p.subs) == 0 {
+		return sent
 	}
-	return p.l.qos > 0 && sent-p.acked.Load()-p.ackCredit >= w
+	m := int64(math.MaxInt64)
+	for _, s := range p.subs {
+		m = min(m, s.fromPub[p.idx].Load())
+	}
+	return m
+}
+
+// budget returns how many more messages p may publish after sent without
+// exceeding the window: messages not yet received by every subscriber of
+// the topic (the slowest one counts), and at QoS 1 also not yet acknowledged.
+func (p *publisher) budget(sent int64) int64 {
+	w := int64(p.l.cfg.window)
+	b := w - (sent - p.slowest(sent) - p.credit)
+	if p.l.qos > 0 {
+		b = min(b, w-(sent-p.acked.Load()-p.ackCredit))
+	}
+	return b
 }
 
 // stallTimeout is how long a publisher waits for any progress before it
@@ -246,18 +264,18 @@ const stallTimeout = 200 * time.Millisecond
 func (p *publisher) wait(sent int64, t *time.Timer) {
 	p.waiting.Store(true)
 	defer p.waiting.Store(false)
-	if !p.full(sent) {
+	if p.budget(sent) > 0 {
 		return
 	}
-	d0, a0 := p.delivered.Load(), p.acked.Load()
+	d0, a0 := p.slowest(sent), p.acked.Load()
 	t.Reset(stallTimeout)
 	select {
 	case <-p.wake:
 		t.Stop()
 	case <-t.C:
-		if p.delivered.Load() == d0 && p.acked.Load() == a0 {
+		if p.slowest(sent) == d0 && p.acked.Load() == a0 {
 			p.stalls++
-			p.credit = sent*p.fanout - d0
+			p.credit = sent - d0
 			p.ackCredit = sent - a0
 		}
 	}
@@ -302,12 +320,13 @@ func (p *publisher) run(start, stop int64) error {
 			sleepNS(start - mono())
 		}
 		for mono() < stop {
-			if p.full(sent) {
+			b := p.budget(sent)
+			if b <= 0 {
 				p.wait(sent, t)
 				continue
 			}
 			c.wmu.Lock()
-			for len(c.out) < cfg.batch && !p.full(sent) {
+			for ; b > 0 && len(c.out) < cfg.batch; b-- {
 				add()
 			}
 			err := c.flush()
@@ -338,12 +357,13 @@ func (p *publisher) run(start, stop int64) error {
 			sleepNS(due - now)
 			continue
 		}
-		if p.full(sent) {
+		b := p.budget(sent)
+		if b <= 0 {
 			p.wait(sent, t)
 			continue
 		}
 		c.wmu.Lock()
-		for due <= now && !p.full(sent) && len(c.out) < cfg.batch {
+		for ; due <= now && b > 0 && len(c.out) < cfg.batch; b-- {
 			add()
 			k++
 			due = int64(first + k*interval)
@@ -437,11 +457,6 @@ func runLoad(ctx context.Context, cfg config) (*Result, error) {
 		pt, _, _ := l.names(i)
 		p := &publisher{l: l, idx: i, tmpl: publishTemplate(pt, l.qos, cfg.size),
 			wake: make(chan struct{}, 1), readerDone: make(chan struct{}), writeDone: make(chan struct{})}
-		for j := range cfg.subs {
-			if j%cfg.topics == i%cfg.topics {
-				p.fanout++
-			}
-		}
 		l.pubs[i] = p
 	}
 	reader := func(c *client, h handler, done chan struct{}, who string) {
@@ -463,9 +478,15 @@ func runLoad(ctx context.Context, cfg config) (*Result, error) {
 		}
 		_ = c.nc.SetDeadline(time.Time{})
 		c.coalesce = cfg.coalesce
-		s := &subscriber{l: l, idx: j, c: c, expect: expect, hist: newHistogram(),
+		s := &subscriber{l: l, idx: j, c: c, expect: expect, hist: newHistogram(), fromPub: make([]atomic.Int64, cfg.pubs),
 			perPub: make([]int64, cfg.pubs), next: make([]uint32, cfg.pubs), readerDone: make(chan struct{})}
 		l.subs[j] = s
+		for i, p := range l.pubs {
+			if i%cfg.topics == j%cfg.topics {
+				p.fanout++
+				p.subs = append(p.subs, s)
+			}
+		}
 		go reader(c, s, s.readerDone, "subscriber "+strconv.Itoa(j))
 	}
 	for i, p := range l.pubs {
