@@ -345,22 +345,41 @@ func (b *Bolt) Query(ctx context.Context, q Query) ([]Message, error) {
 		col := newCollector(&p)
 		seek := make([]byte, 0, 64)
 		if p.exact {
-			if err := scanBolt(c, &p, col, []byte(p.filter), seek); err != nil {
+			if _, _, err := scanBolt(c, &p, col, []byte(p.filter), seek); err != nil {
 				return err
 			}
 			out = col.result()
 			return nil
 		}
 		prefix := []byte(p.prefix)
-		k, _ := c.Seek(prefix)
+		var k []byte
+		if lit, _ := literalPrefix(p.filter); lit == p.filter {
+			// A literal Emitter filter: its own channel first (no need to
+			// find it), then its descendants, which follow it in key order.
+			next, ok, err := scanBolt(c, &p, col, prefix, seek)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				next, _ = c.Seek(append(append(seek[:0], prefix...), 1))
+			}
+			k = next
+		} else {
+			k, _ = c.Seek(prefix)
+		}
 		for k != nil && bytes.HasPrefix(k, prefix) {
 			if len(k) < 17 || k[len(k)-17] != 0 {
 				return fmt.Errorf("%w: message key %q", ErrCorrupt, k)
 			}
 			ch := k[:len(k)-17]
 			if p.matches(bytesString(ch)) {
-				if err := scanBolt(c, &p, col, ch, seek); err != nil {
+				next, ok, err := scanBolt(c, &p, col, ch, seek)
+				if err != nil {
 					return err
+				}
+				if ok {
+					k = next
+					continue
 				}
 			}
 			seek = append(append(seek[:0], ch...), 1) // first key after the channel
@@ -373,8 +392,9 @@ func (b *Bolt) Query(ctx context.Context, q Query) ([]Message, error) {
 }
 
 // scanBolt offers the messages of channel ch to col, best first. ch must stay
-// valid for the transaction; seek is scratch space.
-func scanBolt(c *bbolt.Cursor, p *plan, col *collector, ch, seek []byte) error {
+// valid for the transaction; seek is scratch space. When it can, it returns
+// the first key after the channel (nil at the end of the bucket) and ok.
+func scanBolt(c *bbolt.Cursor, p *plan, col *collector, ch, seek []byte) (after []byte, ok bool, err error) {
 	col.startChannel()
 	pre := append(append(seek[:0], ch...), 0)
 	var k, v []byte
@@ -385,6 +405,7 @@ func scanBolt(c *bbolt.Cursor, p *plan, col *collector, ch, seek []byte) error {
 			pre[len(pre)-1] = 1 // first key after the channel
 			k, _ = c.Seek(pre)
 			pre[len(pre)-1] = 0
+			after, ok = k, true
 		}
 		if k == nil {
 			k, v = c.Last()
@@ -403,10 +424,10 @@ func scanBolt(c *bbolt.Cursor, p *plan, col *collector, ch, seek []byte) error {
 		var id ID
 		copy(id[:], k[len(pre):])
 		if !p.inWindow(&id) {
-			return nil
+			return after, ok, nil
 		}
 		if len(v) < 9 || v[0] != valVersion {
-			return fmt.Errorf("%w: message value of %x", ErrCorrupt, k)
+			return nil, false, fmt.Errorf("%w: message value of %x", ErrCorrupt, k)
 		}
 		expires := int64(binary.BigEndian.Uint64(v[1:9]))
 		if expires != 0 && expires <= p.now {
@@ -414,11 +435,14 @@ func scanBolt(c *bbolt.Cursor, p *plan, col *collector, ch, seek []byte) error {
 		}
 		x := cand{id: id, chb: k[:len(ch)], payload: v[9:], expires: expires}
 		if !col.wants(&x) {
-			return nil
+			return after, ok, nil
 		}
 		col.add(x)
 	}
-	return nil
+	if !p.newest && (k == nil || !bytes.HasPrefix(k, pre)) {
+		return k, true, nil // the forward scan ran off the channel's end
+	}
+	return after, ok, nil
 }
 
 func step(c *bbolt.Cursor, back bool) ([]byte, []byte) {

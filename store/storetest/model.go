@@ -46,11 +46,21 @@ func (m *model) store(msgs ...store.Message) {
 }
 
 func (m *model) delete(ch string, ids ...store.ID) int {
-	n := 0
+	n, _ := m.deleteAt(ch, 0, ids...)
+	return n
+}
+
+// deleteAt deletes like Store.Delete and returns how many messages it removed
+// and how many of those had expired at now (a store may have swept those
+// already, so its count may be lower by up to that many).
+func (m *model) deleteAt(ch string, now int64, ids ...store.ID) (n, expired int) {
 	keep := m.msgs[:0]
 	for _, x := range m.msgs {
 		if x.Channel == ch && (len(ids) == 0 || slices.Contains(ids, x.ID)) {
 			n++
+			if x.Expired(now) {
+				expired++
+			}
 			continue
 		}
 		keep = append(keep, x)
@@ -59,8 +69,11 @@ func (m *model) delete(ch string, ids ...store.ID) int {
 	if r, ok := m.retained[ch]; ok && (len(ids) == 0 || slices.Contains(ids, r.ID)) {
 		delete(m.retained, ch)
 		n++
+		if r.Expired(now) {
+			expired++
+		}
 	}
-	return n
+	return n, expired
 }
 
 // levels splits a channel "a/b/" into ["a", "b"].
