@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +224,15 @@ func TestTables(t *testing.T) {
 	md := markdown(tb.header(), vals)
 	if !strings.HasPrefix(md, "| scenario | herald | peer | other |\n| --- | --- | --- | --- |\n") {
 		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+func TestFairnessRulesMatchREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), fairness) {
+		t.Error("the fairness rules in main.go and in bench/README.md differ; keep them the same")
 	}
 }

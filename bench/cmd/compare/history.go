@@ -479,7 +479,7 @@ func runHistory(cfg config) *table {
 		}
 	}()
 
-	cal := newCalibrator()
+	cal := newCalibrator(true)
 	rates := map[string]float64{}
 	for round := range cfg.rounds {
 		for wi, w := range writes {

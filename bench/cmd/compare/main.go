@@ -32,6 +32,7 @@ func main() {
 	rounds := flag.Int("rounds", 0, "rounds per cell (default 5, -quick 2)")
 	runTime := flag.Duration("time", 0, "target duration of one measured run (default 200ms, -quick 25ms)")
 	out := flag.String("out", "", "directory for compare.md and the charts (default results, none with -quick)")
+	format := flag.String("chart", "svg", "chart image format: svg or png")
 	flag.Parse()
 
 	cfg := config{
@@ -80,7 +81,7 @@ func main() {
 	progress("compare: %s, GOMAXPROCS=%d, %d rounds, %v per run", cpuModel(), runtime.GOMAXPROCS(0), cfg.rounds, cfg.runTime)
 	var tables []*table
 	if want["match"] {
-		tables = append(tables, runMatch(cfg, newCalibrator()))
+		tables = append(tables, runMatch(cfg, newCalibrator(false)))
 	}
 	if want["deliver"] {
 		d, l := runDeliver(cfg)
@@ -109,7 +110,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
-	charts := writeCharts(dir, tables)
+	charts := writeCharts(dir, *format, tables)
 	md := report(cfg, tables, charts, elapsed, strings.Join(os.Args[1:], " "))
 	if err := os.WriteFile(filepath.Join(dir, "compare.md"), []byte(md), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
@@ -120,7 +121,7 @@ func main() {
 
 // writeCharts draws one chart per workload and returns the file names
 // written, keyed by table id.
-func writeCharts(dir string, tables []*table) map[string]string {
+func writeCharts(dir, format string, tables []*table) map[string]string {
 	out := map[string]string{}
 	for _, t := range tables {
 		var cs chartSpec
@@ -165,13 +166,13 @@ func writeCharts(dir string, tables []*table) map[string]string {
 		default:
 			continue
 		}
-		path := filepath.Join(dir, cs.file)
+		name := strings.TrimSuffix(cs.file, ".svg") + "." + format
+		cs.file = filepath.Join(dir, name)
 		if err := drawChart(t, cs); err != nil {
-			progress("compare: chart %s: %v", cs.file, err)
+			progress("compare: chart %s: %v", name, err)
 			continue
 		}
-		out[t.id] = cs.file
-		_ = path
+		out[t.id] = name
 	}
 	return out
 }
@@ -250,13 +251,30 @@ func report(cfg config, tables []*table, charts map[string]string, elapsed time.
 // fairness is the list of rules the comparison follows (also in README.md).
 const fairness = `## Fairness rules
 
-- Same process, same machine, same run: every implementation runs every cell in every round, and the rounds are interleaved (round 1 of everything, then round 2, ...) with the order of implementations rotated, so a noisy neighbour or thermal drift hits all of them alike.
-- Same work: the same generated subscription sets (translated to each one's syntax and checked against a brute-force matcher), the same payload bytes, the same numbers of publishers and subscribers, the same message counts per run for a given rate, the same stored messages.
-- Warm-up: every measured run follows a warm-up run on the same instance; throughput runs are sized from the previous round so that each lasts about the same time.
-- Each peer is configured as its documentation recommends for speed: NATS embedded without a listener (` + "`DontListen`" + ` + ` + "`nats.InProcessServer`" + `), client pending limits off and ` + "`MaxPending`" + ` raised so that a fast run is not cut as a slow consumer; mochi-mqtt through its inline client; cskr and watermill with 1,024-message buffers like Herald's queues; Badger unsynced as Emitter runs it.
-- Nothing is dropped: Herald's queues block (with a one-hour slow-subscriber timeout) instead of dropping, and every run checks that each subscriber received every message; a run that loses messages is reported as failed, not as a number.
-- A cell a peer cannot do (cskr, watermill and the floors have no wildcard filters; raw bbolt has no wildcard query) says n/a and why.
-- Allocations are counted for the whole process during the measured part of a run.
+- Same process, same machine, same run: every implementation runs every cell in every round, and
+  the rounds are interleaved (round 1 of everything, then round 2, ...) with the order of the
+  implementations rotated, so a noisy neighbour or thermal drift hits all of them alike.
+- Same work: the same generated subscription sets (translated to each syntax and checked
+  against a brute-force matcher before timing, so every index reports the same matches), the same
+  payload bytes, the same numbers of publishers and subscribers, the same stored messages.
+- Warm-up: every measured run follows a warm-up run on the same instance; throughput runs are sized
+  from the previous round so that each lasts about the same time.
+- Each peer is configured as its documentation recommends for speed: NATS embedded without a
+  listener, with client pending limits off and ` + "`" + `MaxPending` + "`" + ` raised so that a fast run is not cut as
+  a slow consumer; mochi through its inline client; cskr and watermill with 1,024-message buffers
+  like Herald's queues; Badger unsynced, as Emitter runs it.
+- Nothing is dropped: Herald's queues block (with a one-hour slow-subscriber timeout) instead of
+  dropping, and every run checks that each subscriber received every message; a run that loses
+  messages is reported as failed, not as a number.
+- Like is compared with like: asynchronous peers (a goroutine per subscriber) against Herald's
+  queued handlers, synchronous ones (mochi's inline client, the callback floor) against
+  ` + "`" + `engine.Inline()` + "`" + `; unsynced Badger against ` + "`" + `store.Bolt` + "`" + ` with ` + "`" + `NoSync` + "`" + `, Badger in memory against
+  ` + "`" + `store.Memory` + "`" + `, the raw-bbolt floor against durable ` + "`" + `store.Bolt` + "`" + `.
+- A cell a peer cannot do (cskr, watermill and the floors have no wildcard filters; raw bbolt has
+  no wildcard query) says n/a and why.
+- Each entry is the median over the rounds with ±half the range; a peer's entry also shows how
+  many times better Herald is (×N, >1 means Herald is ahead). Allocations are counted for the whole
+  process during the measured part of a run.
 `
 
 // versions lists the module versions of the peers from the build info.
