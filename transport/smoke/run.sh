@@ -17,6 +17,7 @@
 #   SMOKE_BROKER=herald|mosquitto  broker to test (mosquitto: develop the checks against a
 #                                  reference broker; it has no keygen, so the emitter-io check is skipped)
 #   SMOKE_TIMEOUT=15               seconds per check
+#   HERALD_BIN=...                 a broker binary to test instead of building ./examples/broker
 #   SMOKE_NODE_DIR=...             where to install the npm packages
 #                                  (default: ${XDG_CACHE_HOME:-~/.cache}/herald-smoke/<lockfile hash>)
 set -uo pipefail
@@ -97,10 +98,13 @@ tcp_port=$(free_port) || die "no free port"
 master=
 case "$BROKER" in
   herald)
-    say "building examples/broker"
-    go build -o "$tmp/herald" ./examples/broker || die "go build ./examples/broker failed"
+    bin=${HERALD_BIN:-$tmp/herald}
+    if [ -z "${HERALD_BIN:-}" ]; then
+      say "building examples/broker"
+      go build -o "$bin" ./examples/broker || die "go build ./examples/broker failed"
+    fi
     data=$tmp/data
-    "$tmp/herald" -listen "127.0.0.1:$tcp_port" -data "$data" -plain >"$tmp/broker.log" 2>&1 &
+    "$bin" -listen "127.0.0.1:$tcp_port" -data "$data" -plain >"$tmp/broker.log" 2>&1 &
     broker_pid=$!
     ws_url="ws://127.0.0.1:$tcp_port/mqtt"
     ws_port=$tcp_port
