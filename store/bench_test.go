@@ -204,8 +204,9 @@ func BenchmarkExpire(b *testing.B) {
 				batch = batch[:0]
 			}
 			for i := range int64(b.N) {
-				// Expiry times spread over the last ten minutes.
-				exp := now - int64(10*time.Minute) + i*int64(10*time.Minute)/int64(b.N)
+				// Expiry times spread over ten minutes ending two seconds ago
+				// (expiry slots are about one second wide).
+				exp := now - int64(10*time.Minute) + i*int64(10*time.Minute-2*time.Second)/int64(b.N)
 				batch = append(batch, store.Message{ID: store.NewID(start+i, 3), Channel: benchChannel(i),
 					Payload: payload, Expires: exp})
 				if len(batch) == cap(batch) {
