@@ -80,7 +80,8 @@
 // level string. The table hangs from an atomic pointer and its slots are
 // atomic pointers: the single writer fills free slots in place, marks deleted
 // children with a tombstone and replaces the whole table by a rebuilt one
-// (one atomic store) when it is three quarters full or one eighth live.
+// (one atomic store) when it is half full (tombstones included) or one
+// eighth live, which keeps probes short.
 // Wildcard children have dedicated pointers. The subscriptions ending at a
 // node are an immutable slice replaced on each change. A subscribe or
 // unsubscribe thus costs a walk down the filter's levels plus a copy of one

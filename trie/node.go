@@ -125,7 +125,8 @@ func (n *node[T]) child(level string, seed maphash.Seed, tomb *node[T]) *node[T]
 }
 
 // tableSize returns the table size for live children: a power of two at
-// least twice live, so a rebuilt table is at most half full.
+// least twice live, so a rebuilt table is at most half full (and addChild
+// rebuilds it when live children and tombstones reach half of it).
 func tableSize(live int32) int {
 	n := minTable
 	for n < 2*int(live) {
@@ -198,7 +199,7 @@ func (t *Trie[T]) addChild(n, c *node[T]) {
 		n.one.Store(nil)
 		return
 	}
-	if int(tb.used+1)*4 > len(tb.slots)*3 {
+	if int(tb.used+1)*2 > len(tb.slots) {
 		nt := rebuild(tb, tb.live+1, t.tomb)
 		nt.put(c, maphash.String(t.seed, c.level), t.tomb)
 		n.kids.Store(nt)
