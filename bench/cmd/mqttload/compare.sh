@@ -13,7 +13,7 @@
 #
 # Settings (environment):
 #   ROUNDS=3 DURATION=3s WARMUP=1s
-#   SHAPES="1-1 1-10 1-100 10-10"   saturating shapes
+#   SHAPES="1-1 1-10 1-100 10-10"   saturating shapes (SHAPES= runs none; same for PACED_SHAPES)
 #   QOS="0 1" SIZES="64 1024" TRANSPORTS="tcp ws"
 #   PACED_SHAPES="1-1 1-10 10-10" RATES="5000 20000" PACED_SIZES=64 PACED_TRANSPORTS=tcp
 #   KEYED=1        also run Herald with Emitter keyed topics (compared with mosquitto's plain runs)
@@ -35,11 +35,11 @@ fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-3s}
 WARMUP=${WARMUP:-1s}
-SHAPES=${SHAPES:-1-1 1-10 1-100 10-10}
+SHAPES=${SHAPES-1-1 1-10 1-100 10-10}
 QOS=${QOS:-0 1}
 SIZES=${SIZES:-64 1024}
 TRANSPORTS=${TRANSPORTS:-tcp ws}
-PACED_SHAPES=${PACED_SHAPES:-1-1 1-10 10-10}
+PACED_SHAPES=${PACED_SHAPES-1-1 1-10 10-10}
 RATES=${RATES:-5000 20000}
 PACED_SIZES=${PACED_SIZES:-64}
 PACED_TRANSPORTS=${PACED_TRANSPORTS:-tcp}
