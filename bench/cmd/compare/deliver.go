@@ -441,7 +441,7 @@ func runDeliver(cfg config) (*table, *table) {
 	}
 	t := newTable("deliver", "Workload 2: in-process publish → deliver throughput", impls)
 	t.notes = append(t.notes,
-		"A run publishes a fixed number of messages (sized from the previous round to last about the run time) and stops the clock when every subscriber has received every message; deliveries/s = messages × subscribers / elapsed. Every subscriber counts what it receives; a run that loses a message fails (after a timeout) instead of reporting a number.",
+		"A run publishes a fixed number of messages (sized from the previous round to last about the run time) and stops the clock when every subscriber has received every message; deliveries/s = messages × subscribers / elapsed (ns per delivery = 1000 ÷ the M deliveries/s shown). Every subscriber counts what it receives; a run that loses a message fails (after a timeout) instead of reporting a number.",
 		"Publishers publish on `bench/room` (each in its syntax); exact subscribers use the same topic, wildcard subscribers `bench/+` (NATS `bench.*`). 8→8 is 8 publisher goroutines on one topic that 8 subscribers receive, so every message is delivered 8 times.",
 		"Asynchronous peers (NATS, cskr, watermill, the channel floor) hand each message to a subscriber goroutine; their ratio is against `herald` (queued handler). mochi's inline client and the callback floor run the handler on the publisher's goroutine; their ratio is against `herald-inline`.",
 		"Allocations are counted over the whole process during the measured run (runtime.MemStats.Mallocs) and divided by deliveries. Herald copies each payload once per publish (the message may be kept by subscribers); cskr, the channel and callback floors pass the caller's slice.")

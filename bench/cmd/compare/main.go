@@ -49,7 +49,7 @@ func main() {
 			rounds:      2,
 			runTime:     25 * time.Millisecond,
 			latencyTime: 50 * time.Millisecond,
-			matchSizes:  []int{1_000, 100_000},
+			matchSizes:  []int{1_000, 10_000},
 			churnSizes:  []int{10_000},
 			storeCount:  10_000,
 		}

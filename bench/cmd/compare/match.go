@@ -179,7 +179,8 @@ func runMatch(cfg config, cal *calibrator) *table {
 	t.notes = append(t.notes,
 		"Each index holds the same generated subscriptions, translated to its syntax (Herald `a/+/c/`, NATS `a.*.c`, mochi `a/+/c`); before timing, every index is checked against a brute-force matcher on the scenario's topics, so all report the same matches.",
 		"Herald's trie runs in MQTT mode, the semantics the peers share; the publish topics are 5 levels deep and a `#`/`>` filter has at most 4 levels before it, where NATS's `>` and MQTT's `#` agree.",
-		"ns/op is the wall time of one lookup that counts its matches; parallel = 2 goroutines looking up at once (wall time divided by lookups). mochi returns its matches as freshly built maps, which is its only API.",
+		"ns/op is the wall time of one lookup that counts its matches; parallel = 2 goroutines looking up at once (wall time divided by lookups). mochi returns its matches as freshly built maps, which is its only API; its allocations make it collect garbage over a heap that also holds the other two indexes.",
+		"Allocations are counted for the whole process: in the row with a concurrent writer they include the writer's.",
 		"Memory is the live heap after inserting the set (two GCs before and after), divided by the number of subscriptions; filter strings are made while measuring, so an index that keeps them pays for them. mochi's client-id strings are made beforehand (they belong to its clients).")
 
 	var scen []*matchScenario
