@@ -193,6 +193,7 @@ func shortLabel(key string) string {
 		"query/1", "last=1",
 		"query/100", "last=100",
 		"query/wild100", "+ last=100",
+		"query/solo100", "solo last=100",
 	)
 	return r.Replace(key)
 }
