@@ -100,6 +100,8 @@ func logBars(title, ylabel string, groups []string, ss []series, heraldCount int
 	}
 	p.Add(plotter.NewGrid())
 	p.NominalX(groups...)
+	// Room on the right for the legend, so that it covers no bar.
+	p.X.Min, p.X.Max = -0.6, float64(len(groups))-0.4+0.9
 	p.Legend.ThumbnailWidth = vg.Points(10)
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	p.Legend.XOffs = 0
