@@ -128,6 +128,11 @@ type collector struct {
 	items    []cand
 	channels int  // channels scanned so far
 	heap     bool // items is a heap (else: best first)
+	// chanBytes is the size of the candidates taken from the current
+	// channel. Once it reaches the byte cap the channel's worse candidates
+	// cannot be in the answer: the cap keeps a run of the best candidates
+	// overall, and the better ones of this channel alone already fill it.
+	chanBytes int
 }
 
 func newCollector(p *plan) *collector {
@@ -162,6 +167,7 @@ func (c *collector) worse(a, b *cand) bool {
 // startChannel must be called before the candidates of each channel.
 func (c *collector) startChannel() {
 	c.channels++
+	c.chanBytes = 0
 	if c.channels == 2 && !c.heap {
 		c.heap = true
 		for i := len(c.items)/2 - 1; i >= 0; i-- {
@@ -173,6 +179,9 @@ func (c *collector) startChannel() {
 // wants reports whether x would be kept. Scans visit a channel's candidates
 // from best to worst, so a false answer ends the channel's scan.
 func (c *collector) wants(x *cand) bool {
+	if c.chanBytes >= c.p.maxBytes {
+		return false
+	}
 	if len(c.items) < c.p.n {
 		return true
 	}
@@ -181,6 +190,7 @@ func (c *collector) wants(x *cand) bool {
 
 // add inserts x, evicting the worst candidate when full. Call only after wants.
 func (c *collector) add(x cand) {
+	c.chanBytes += len(x.id) + len(x.payload) + len(x.ch) + len(x.chb)
 	if !c.heap {
 		c.items = append(c.items, x)
 		return

@@ -211,7 +211,7 @@ const (
 	DefaultMaxResponseBytes = 64 << 10
 	DefaultMaxResults       = 1000
 	DefaultSweepInterval    = time.Second
-	DefaultSweepBatch       = 50_000
+	DefaultSweepBatch       = 10_000
 )
 
 // MaxChannelLen is the maximum length of a channel or filter in bytes.
@@ -234,7 +234,7 @@ type Options struct {
 	// (call Sweep yourself).
 	SweepInterval time.Duration
 	// SweepBatch is the most messages one sweep transaction removes before
-	// yielding to writers. Default 50,000.
+	// yielding to writers. Default 10,000 (about 10 ms of bbolt work).
 	SweepBatch int
 	// NoSync (Bolt only) skips fsync on commit. THIS IS UNSAFE: after an
 	// operating system crash or power loss, acknowledged messages may be lost
