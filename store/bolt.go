@@ -214,8 +214,18 @@ func (b *Bolt) commitLoop() {
 	var batch []*request
 	for {
 		// Let the writers woken by the previous commit queue their next
-		// requests first: one scheduler yield, not a timed wait.
-		runtime.Gosched()
+		// requests first: scheduler yields while the queue grows (at most
+		// four), never a timed wait.
+		for i, n := 0, -1; i < 4; i++ {
+			runtime.Gosched()
+			b.mu.Lock()
+			m := len(b.queue)
+			b.mu.Unlock()
+			if m == n {
+				break
+			}
+			n = m
+		}
 		b.mu.Lock()
 		for len(b.queue) == 0 && !b.stopping {
 			b.mu.Unlock()
