@@ -30,6 +30,30 @@
 // client. A Conn opened with ConnOptions.Trusted may act without a channel
 // key; that is for in-process code the embedding program trusts.
 //
+// # Channel keys
+//
+// Every Publish, Subscribe and Unsubscribe of an untrusted connection needs
+// an Emitter channel key (WithKey, or the "KEY/channel/" form a transport
+// receives), checked in Emitter's order: not banned, decrypts under the
+// engine's license, not expired, same contract, has the permission (w to
+// publish, r to subscribe; a key with e is refused), and its target allows
+// the channel. Errors carry Emitter's status code and message (StatusOf). A
+// key without s publishes without storing; without l it subscribes without
+// replay. Options.License takes an existing Emitter license, so keys minted
+// by an Emitter broker keep working; with none, New creates one (read it with
+// Engine.License and keep it). Conn.Keygen mints keys from a master key, or
+// private-channel keys from a key with e; Engine.Keyban bans a key on every
+// connection at once. Decrypted keys are cached, so checking a key already
+// seen costs about 100 ns and no allocation.
+//
+// # History and retained messages
+//
+// With Options.Store, a publish with a TTL (and a key with s) is stored and
+// a retained publish replaces the channel's retained message. A Subscribe
+// with WithLast, WithFrom or WithUntil ("?last=10") first delivers the stored
+// messages it asks for, oldest to newest, and the retained messages that
+// match, then live messages, with none lost or duplicated in between.
+//
 // # Delivery, ordering and slow subscribers
 //
 // Publish matches the channel against every subscription and hands the

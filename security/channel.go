@@ -156,7 +156,7 @@ func ParseChannel(s string) (Channel, error) {
 // ParseTopic parses a topic as Emitter's network clients send it: a key, a
 // '/', then a channel with optional options, as in "KEY/a/b/c/?ttl=30". The
 // key is everything before the first '/', and must not be empty. Keys are
-// not decoded here: see ParseKey.
+// not decoded here: see License.DecryptKey.
 func ParseTopic(s string) (Channel, error) {
 	var c Channel
 	if len(s) > MaxChannelLength {
