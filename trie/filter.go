@@ -28,6 +28,10 @@ func nextLevel(b string, pos int) (level string, next int) {
 	return b[pos:], len(b) + 1
 }
 
+// maxEnds is the number of level boundaries a parsed filter records; the
+// levels of longer filters are found by scanning.
+const maxEnds = 16
+
 // filter is a validated, parsed filter.
 type filter struct {
 	group string // share group, "" when not shared
@@ -36,10 +40,24 @@ type filter struct {
 	// nlev is the number of levels of body to walk to reach the node that
 	// stores the subscription; a trailing "#" is not counted.
 	nlev int
+	// ends[i] is the offset in body just past level i, for the first nends
+	// levels, so that walks do not scan the filter again.
+	nends int
+	ends  [maxEnds]uint16
 }
 
-// parseFilter validates f and splits it into its parts. It does not allocate
-// except for the error.
+// next returns level i of the filter, which starts at byte pos of body, and
+// the position of level i+1.
+func (p *filter) next(i, pos int) (level string, next int) {
+	if i < p.nends {
+		e := int(p.ends[i])
+		return p.body[pos:e], e + 1
+	}
+	return nextLevel(p.body, pos)
+}
+
+// parseFilter validates f and splits it into its parts in one pass over its
+// bytes. It does not allocate except for the error.
 func parseFilter(f string) (filter, error) {
 	if f == "" {
 		return filter{}, &FilterError{Filter: f, Reason: "empty filter"}
@@ -65,29 +83,38 @@ func parseFilter(f string) (filter, error) {
 		offset = 2
 	}
 	p.body = b
-	if strings.IndexByte(b, '+') < 0 && strings.IndexByte(b, '#') < 0 {
-		p.nlev = strings.Count(b, "/") + 1 // fast path: no wildcard
-		return p, nil
-	}
+	wild := strings.IndexByte(b, '+') >= 0 || strings.IndexByte(b, '#') >= 0
 	n := 0
-	for pos := 0; pos <= len(b); {
-		lv, next := nextLevel(b, pos)
-		n++
-		if strings.IndexByte(lv, '+') >= 0 || strings.IndexByte(lv, '#') >= 0 {
-			switch {
+	for pos := 0; ; n++ {
+		end := len(b)
+		if i := strings.IndexByte(b[pos:], '/'); i >= 0 {
+			end = pos + i
+		}
+		if wild { // check level n, b[pos:end]
+			switch lv := b[pos:end]; {
+			case strings.IndexByte(lv, '+') < 0 && strings.IndexByte(lv, '#') < 0:
 			case lv == "+":
-			case lv == "#":
-				if next <= len(b) {
-					return filter{}, &FilterError{Filter: f, Level: offset + n, Reason: `"#" must be the last level`}
-				}
+			case lv == "#" && end == len(b):
 				p.hash = true
-				n--
+			case lv == "#":
+				return filter{}, &FilterError{Filter: f, Level: offset + n + 1, Reason: `"#" must be the last level`}
 			default:
-				return filter{}, &FilterError{Filter: f, Level: offset + n, Reason: "wildcard must be a whole level"}
+				return filter{}, &FilterError{Filter: f, Level: offset + n + 1, Reason: "wildcard must be a whole level"}
 			}
 		}
-		pos = next
+		if n < maxEnds && end <= 0xffff {
+			p.ends[n] = uint16(end)
+			p.nends = n + 1
+		}
+		if end == len(b) {
+			n++
+			break
+		}
+		pos = end + 1
 	}
 	p.nlev = n
+	if p.hash {
+		p.nlev--
+	}
 	return p, nil
 }

@@ -279,3 +279,49 @@ func runModel(t *testing.T, mode trie.Mode, seed uint64, ops int) {
 		t.Fatalf("All() = %q\nmodel  = %q", got, want)
 	}
 }
+
+// TestLongFilters checks filters and topics deeper than the level
+// boundaries a parsed filter records (16), against the model.
+func TestLongFilters(t *testing.T) {
+	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+		r := rand.New(rand.NewPCG(5, 6))
+		tr := trie.New[int](mode)
+		m := &model{mode: mode}
+		gen := func(wild bool) string {
+			n := 12 + r.IntN(12)
+			lv := make([]string, n)
+			for i := range lv {
+				lv[i] = []string{"a", "b"}[r.IntN(2)]
+				if wild && r.IntN(8) == 0 {
+					lv[i] = "+"
+				}
+			}
+			if wild && r.IntN(4) == 0 {
+				lv[n-1] = "#"
+			}
+			return joinLevels(r, lv)
+		}
+		var filters []string
+		for i := range 300 {
+			f := gen(true)
+			if err := tr.Insert(f, i); err != nil {
+				t.Fatalf("Insert(%q): %v", f, err)
+			}
+			m.insert(f, i)
+			filters = append(filters, f)
+		}
+		for range 500 {
+			checkMatch(t, tr, m, gen(false), nil)
+		}
+		for i, f := range filters {
+			checkMatch(t, tr, m, strings.ReplaceAll(strings.ReplaceAll(f, "+", "a"), "#", "b/b"), nil)
+			if ok, err := tr.Remove(f, i); !ok || err != nil {
+				t.Fatalf("Remove(%q) = %v, %v", f, ok, err)
+			}
+			m.remove(f, i)
+		}
+		if tr.Count() != 0 {
+			t.Fatalf("Count() = %d after removing everything", tr.Count())
+		}
+	}
+}

@@ -103,7 +103,7 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 	n := t.root
 	i, pos := 0, 0
 	for ; i < p.nlev; i++ {
-		lv, next := nextLevel(p.body, pos)
+		lv, next := p.next(i, pos)
 		var c *node[T]
 		if lv == "+" {
 			c = n.plus()
@@ -119,7 +119,7 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 	var s1 *set1[T] // allocated with the new nodes, for a plain subscription
 	if i < p.nlev {
 		attach = n
-		first, n, s1 = t.chain(p.body[pos:], p.nlev-i)
+		first, n, s1 = t.chain(&p, i, pos)
 	}
 	var m *member[T]
 	if p.group != "" {
@@ -138,7 +138,7 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 	}
 	if attach != nil {
 		// Link the new nodes last, so readers see them complete.
-		if lv, _ := nextLevel(p.body, pos); lv == "+" {
+		if lv, _ := p.next(i, pos); lv == "+" {
 			attach.extension().plus.Store(first)
 		} else {
 			t.addChild(attach, first)
@@ -148,30 +148,31 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 	return nil
 }
 
-// chain returns a new chain of k nodes for the first k levels of rest, which
-// are all new, as its first and last node, and an empty one-value set. The
-// nodes and the set share one allocation, and the level strings one copy of
-// rest (the caller's string may alias a reused buffer). Pruned nodes are
+// chain returns a new chain of nodes for the levels of p from level i (at
+// byte pos) to the last one to walk, which are all new, as its first and last
+// node, and an empty one-value set. The nodes and the set share one
+// allocation, and the level strings one copy of the rest of the filter (the
+// caller's string may alias a reused buffer). Pruned nodes are
 // empty, so a slab kept alive by a live node holds no other memory (but its
 // own 48 bytes per dead node and the set). Writer only.
-func (t *Trie[T]) chain(rest string, k int) (first, last *node[T], s1 *set1[T]) {
-	rest = strings.Clone(rest)
+func (t *Trie[T]) chain(p *filter, i, pos int) (first, last *node[T], s1 *set1[T]) {
+	base := pos
+	rest := strings.Clone(p.body[base:])
+	k := p.nlev - i
 	slab, s1 := newSlab[T](k)
-	pos := 0
 	for j := range slab {
-		lv, next := nextLevel(rest, pos)
-		pos = next
+		lv, next := p.next(i+j, pos)
 		c := &slab[j]
-		if lv != "+" {
-			c.level = lv
-		}
 		switch {
-		case j == 0:
-		case lv == "+":
+		case lv != "+":
+			c.level = rest[pos-base : pos-base+len(lv)]
+			if j > 0 {
+				slab[j-1].one.Store(c)
+			}
+		case j > 0:
 			slab[j-1].extension().plus.Store(c)
-		default:
-			slab[j-1].one.Store(c)
 		}
+		pos = next
 	}
 	return &slab[0], &slab[k-1], s1
 }
@@ -224,9 +225,8 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 	var stack [16]*node[T]
 	path := append(stack[:0], t.root) // the nodes from the root down
 	n := t.root
-	b := p.body
 	for i, pos := 0, 0; i < p.nlev; i++ {
-		lv, next := nextLevel(b, pos)
+		lv, next := p.next(i, pos)
 		pos = next
 		if lv == "+" {
 			n = n.plus()
