@@ -220,6 +220,13 @@ func (t *Trie[T]) removeChild(n, c *node[T]) {
 		if tb.slots[i].ptr.Load() == c {
 			tb.slots[i].ptr.Store(t.tomb)
 			tb.live--
+			// When the next slot is empty, no probe goes past this slot:
+			// it and the tombstones just before it can be emptied, so that
+			// churn does not fill the table with tombstones.
+			for j := i; tb.slots[(j+1)&mask].ptr.Load() == nil && tb.slots[j].ptr.Load() == t.tomb; j = (j - 1) & mask {
+				tb.slots[j].ptr.Store(nil)
+				tb.used--
+			}
 			break
 		}
 	}
