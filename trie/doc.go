@@ -74,24 +74,36 @@
 //
 // # Design and cost
 //
-// Each node keeps its literal children in an open-addressing hash table,
-// keyed by a seeded hash of the level (hash/maphash, so levels chosen by
-// remote clients cannot be made to collide) and verified by comparing the
-// level string. The table hangs from an atomic pointer and its slots are
-// atomic pointers: the single writer fills free slots in place, marks deleted
-// children with a tombstone and replaces the whole table by a rebuilt one
-// (one atomic store) when it is half full (tombstones included) or one
-// eighth live, which keeps probes short.
-// Wildcard children have dedicated pointers. The subscriptions ending at a
-// node are an immutable slice replaced on each change. A subscribe or
-// unsubscribe thus costs a walk down the filter's levels plus a copy of one
-// node's subscriber list, independent of the size of the trie.
+// A node has an atomic pointer to each part a writer may change: its only
+// literal child (the common case below the top levels), or else an
+// open-addressing hash table of its literal children; its '+' child and its
+// MQTT '#' subscriptions (in an extension allocated only when needed); and
+// the immutable list of subscriptions that end at it. Tables are keyed by a
+// seeded hash of the level (hash/maphash, so levels chosen by remote clients
+// cannot be made to collide), kept in each slot next to the child pointer so
+// that probes skip other children without loading them, and verified by
+// comparing the level string. The single writer fills free slots in place,
+// marks deleted children with a tombstone (or empties the slot when it ends a
+// probe cluster) and replaces the whole table by a rebuilt one, with one
+// atomic store, when live children and tombstones reach half of it or live
+// children drop below an eighth. Readers only load pointers, so they never
+// wait and never see a half-made change.
+//
+// A subscribe walks the filter's levels; the levels that do not exist yet
+// become a chain of nodes built in one allocation (with the subscriber list
+// and a copy of the level strings beside it) and linked with one atomic
+// store. An unsubscribe walks the same levels, replaces one subscriber list
+// and unlinks the nodes left empty. Both cost a few hundred nanoseconds
+// whatever the size of the trie, plus a copy of the subscriber list of the
+// filter's node, and they never block a Match.
 //
 // Match splits the topic by index arithmetic, hashes each level it looks up
-// and calls back for each value: no lock, no allocation, no shared write
-// (except the share-group counter). Removing the last subscription of a node
-// unlinks it and every ancestor left empty, and child tables shrink, so the
-// memory of a trie returns to its earlier level after subscriptions come and
-// go. Readers that still hold unlinked nodes keep them alive until they
-// finish, as the garbage collector guarantees.
+// in a table and calls back for each value: no lock, no allocation, no
+// shared write (except the share-group counter). The callback is not stored
+// anywhere, so a caller's closure and what it captures stay on the caller's
+// stack. Removing the last subscription of a node unlinks it and every
+// ancestor left empty, and tables shrink, so memory returns to its earlier
+// level after subscriptions come and go. Readers that still hold unlinked
+// nodes keep them alive until they finish, as the garbage collector
+// guarantees.
 package trie
