@@ -187,3 +187,25 @@ func TestOneToTable(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchTakesNoLock checks that readers never wait for writers: Match,
+// Count and All run to completion while the writers' mutex is held (they
+// would deadlock here if they took it).
+func TestMatchTakesNoLock(t *testing.T) {
+	for _, mode := range []Mode{Emitter, MQTT} {
+		tr := New[int](mode)
+		_ = tr.Insert("a/+/c/", 1)
+		_ = tr.Insert("$share/g/a/b/c/", 2)
+		tr.mu.Lock()
+		got := tr.MatchAppend(nil, "a/b/c/")
+		n := 0
+		for range tr.All() {
+			n++
+		}
+		count := tr.Count()
+		tr.mu.Unlock()
+		if len(got) != 2 || n != 2 || count != 2 {
+			t.Errorf("%s: with the writer lock held: Match %v, All %d, Count %d", mode, got, n, count)
+		}
+	}
+}
