@@ -211,7 +211,7 @@ const (
 	DefaultMaxResponseBytes = 64 << 10
 	DefaultMaxResults       = 1000
 	DefaultSweepInterval    = time.Second
-	DefaultSweepBatch       = 10_000
+	DefaultSweepBatch       = 50_000
 )
 
 // MaxChannelLen is the maximum length of a channel or filter in bytes.
@@ -234,7 +234,10 @@ type Options struct {
 	// (call Sweep yourself).
 	SweepInterval time.Duration
 	// SweepBatch is the most messages one sweep transaction removes before
-	// yielding to writers. Default 10,000 (about 10 ms of bbolt work).
+	// yielding to writers. Default 50,000. In Bolt a larger batch removes
+	// more messages per page rewritten (measured: 10,000 = 3.2 µs, 25,000 =
+	// 2.5 µs, 50,000 = 1.9 µs per message over 1k channels) but holds the
+	// write lock longer (about 50-100 ms for 50,000 on a 2-core machine).
 	SweepBatch int
 	// NoSync (Bolt only) skips fsync on commit. THIS IS UNSAFE: after an
 	// operating system crash or power loss, acknowledged messages may be lost
