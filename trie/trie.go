@@ -49,12 +49,15 @@ func (m Mode) String() string {
 //
 // The zero Trie is not usable; create one with New.
 type Trie[T comparable] struct {
-	root  *node[T]
-	tomb  *node[T] // tombstone of deleted table slots
-	seed  maphash.Seed
-	mode  Mode
-	count atomic.Int64
+	// Read by every Match, written never: kept away from what writers
+	// change, so that they do not steal this cache line from readers.
+	root *node[T]
+	tomb *node[T] // tombstone of deleted table slots
+	seed maphash.Seed
+	mode Mode
+	_    [64]byte
 
+	count     atomic.Int64
 	mu        sync.Mutex // serialises writers
 	groups    map[string]*group
 	maxGroups int    // high-water mark of len(groups), to shrink the map
