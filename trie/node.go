@@ -262,12 +262,13 @@ type member[T comparable] struct {
 // group is a share group. Readers use id and rr; name and refs are the
 // writer's.
 type group struct {
-	id   uint64 // unique for the life of the trie, never reused
+	id uint64 // unique for the life of the trie, never reused
+	_  [56]byte
+	rr atomic.Uint64 // round-robin counter: one increment per delivery to the group
+	_  [56]byte
+	// Writer only, on their own cache line.
 	name string
-	refs int // writer only: members in the trie
-	_    [32]byte
-	rr   atomic.Uint64 // round-robin counter: one increment per delivery to the group
-	_    [56]byte
+	refs int // members in the trie
 }
 
 // set1 is a set with room for one value, so that the set of a filter with
