@@ -1,3 +1,74 @@
-// Package transport serves a Herald engine to network clients over MQTT 3.1.1
-// (TCP, WebSocket and TLS), speaking Emitter's wire protocol.
+// Package transport serves a Herald engine to network clients: a conformant
+// MQTT 3.1.1 broker over TCP, WebSocket and TLS that also speaks Emitter's
+// wire protocol (KEY/channel/ topics, emitter/ requests, emitter/error/).
+// It uses only the engine's public API.
+//
+// # Basics
+//
+//	e, _ := engine.New(engine.Options{Store: st})
+//	srv, _ := transport.New(e, transport.Options{})
+//	go srv.ListenAndServe("127.0.0.1:8080")            // MQTT and MQTT over WebSocket
+//	go srv.ListenAndServeTLS(":8443", "cert.pem", "key.pem")
+//	...
+//	srv.Shutdown(ctx)
+//
+// One port serves raw MQTT and MQTT over WebSocket: a connection whose first
+// byte is 0x10 (CONNECT) is MQTT, one that starts with a letter is HTTP; an
+// HTTP request with an Upgrade header on any path becomes a WebSocket
+// (subprotocols mqtt, mqttv3.1 and mqttv3 accepted and echoed, binary
+// frames), GET /health answers 200, anything else 404.
+//
+// # Topics
+//
+// Emitter topics, KEY/channel/?options, are authorised by the channel key
+// (the engine checks it) and delivered to subscribers on the bare channel
+// ("a/b/c/"). Errors are published to the client on emitter/error/ as
+// {"req":<packet id>,"status":...,"message":...} with Emitter's exact
+// messages; a refused subscription also gets SUBACK 0x80. A PUBLISH to
+// emitter/keygen/ is answered on the same topic; other emitter/ requests
+// answer 404 for now. A "#" in a subscription becomes "#/" as in Emitter.
+//
+// Plain MQTT topics (no key) are off by default. With Options.PlainTopics a
+// topic whose first level is "emitter" or a 32-character key is Emitter's and
+// any other topic is plain: MQTT semantics, authorised by Options.Authorizer,
+// mapped to the engine channel topic+"/". Create the engine with
+// engine.MatchMQTT for MQTT's matching rules.
+//
+// # MQTT semantics
+//
+// QoS 0, 1 and 2 in both directions: a message is delivered at the lower of
+// its publisher's and the subscription's QoS, at most MaxInflight QoS 1/2
+// messages per client are unacknowledged, and unacknowledged ones are sent
+// again (DUP) when a persistent session reconnects. An incoming QoS 2
+// message is published when its PUBREL arrives. Clean sessions end with their
+// connection; persistent sessions (CleanSession 0) keep their subscriptions
+// and queued QoS 1/2 messages for Options.SessionExpiry. A second connection
+// with the same client id takes the session over and closes the first.
+// Retained messages go through the engine's store (Options.Store of the
+// engine); they are sent with RETAIN set on subscription, and live messages
+// without it. The will is published when a connection ends without
+// DISCONNECT (also on takeover and keepalive timeout), not on a clean
+// disconnect and not on server shutdown. Keepalive is enforced at 1.5 times
+// the client's value. Messages published in-process (not by a network
+// client) are delivered at the subscription's QoS.
+//
+// # Resources and slow clients
+//
+// Each connection has one reading goroutine, and a writing goroutine only
+// while something is queued for it: the writer takes everything queued and
+// writes it in one system call, repeating until the queue is empty, so a busy
+// connection gets large writes and a quiet one an immediate small write, with
+// no timer. A client's queue holds at most Options.MaxQueued messages; beyond
+// that new messages for it are dropped (counted in Stats().Dropped) and other
+// clients are unaffected. A client that does not read its socket for
+// Options.WriteTimeout, or lets more than Options.MaxPending bytes of control
+// packets pile up, is disconnected. A packet above Options.MaxPacketSize
+// closes that connection only. Connections beyond Options.MaxConnections are
+// closed on accept. An idle connection holds a 128-byte read buffer, its
+// session and one goroutine.
+//
+// # Concurrency
+//
+// All methods of Server are safe for concurrent use. Shutdown and Close are
+// idempotent and wait for every goroutine the server started.
 package transport

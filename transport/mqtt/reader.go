@@ -80,6 +80,18 @@ func (r *Reader) Reset(rd io.Reader, maxPacketSize int) {
 	r.max = maxPacketSize
 }
 
+// Preload makes the next reads return b before anything read from the
+// stream: for bytes a protocol sniffer already took. b must be at most 128
+// bytes and must be given before the first ReadPacket; Preload reports
+// whether it was taken.
+func (r *Reader) Preload(b []byte) bool {
+	if r.end != 0 || r.big != nil || len(b) > smallBufSize {
+		return false
+	}
+	r.start, r.end = 0, copy(r.small[:], b)
+	return true
+}
+
 // Release gives the Reader's pooled buffers back and discards buffered bytes.
 // Packets decoded earlier must not be used afterwards. The Reader remains
 // usable.

@@ -1,0 +1,646 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/transport/mqtt"
+)
+
+// conn is one network connection speaking MQTT.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	r    mqtt.Reader
+	pkt  mqtt.Packet
+	sess *session
+	info ClientInfo
+
+	keepAlive  time.Duration
+	deadlineAt time.Time // when the read deadline was last pushed back
+	closed     atomic.Bool
+
+	will       *will
+	graceful   bool // DISCONNECT received: no will
+	ctrlBuf    []byte
+	codes      []byte
+	pubTopic   string // last PUBLISH topic, for reuse of its string
+	pubChannel string
+	pubPlain   bool
+
+	// Writer state, owned by the writer goroutine.
+	wmu   sync.Mutex
+	batch []inflight
+	spare []byte
+}
+
+type will struct {
+	topic   string
+	payload []byte
+	qos     mqtt.QoS
+	retain  bool
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// serveMQTT runs the connection until it ends.
+func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
+	c := &conn{srv: s, nc: nc}
+	c.info.RemoteAddr = nc.RemoteAddr()
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		s.nconns.Add(-1)
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		nc.Close()
+		c.closed.Store(true)
+		c.r.Release()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.nconns.Add(-1)
+	}()
+	c.r.Reset(nc, s.opts.MaxPacketSize)
+	c.r.Preload(preload)
+	_ = nc.SetReadDeadline(time.Now().Add(s.opts.ConnectTimeout))
+	p := &c.pkt // in the heap: an idle goroutine's stack stays small
+	if err := c.r.ReadPacket(p); err != nil {
+		var me *mqtt.Error
+		if errors.As(err, &me) && me.Code != 0 && me.Type == mqtt.Connect {
+			c.writeNow(mqtt.AppendConnack(nil, false, me.Code))
+		}
+		c.logEnd(err)
+		return
+	}
+	if p.Type != mqtt.Connect || !c.connect(p) {
+		return
+	}
+	err := c.readLoop(p)
+	c.logEnd(err)
+	c.end()
+}
+
+func (c *conn) logEnd(err error) {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.srv.closing.Load() {
+		return
+	}
+	c.srv.log.Debug("transport: connection closed", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "err", err)
+}
+
+// writeNow writes b directly (before the session is attached).
+func (c *conn) writeNow(b []byte) bool {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+	_, err := c.nc.Write(b)
+	return err == nil
+}
+
+// connect handles the CONNECT packet: authentication, session takeover or
+// creation, CONNACK and redelivery. It reports whether the connection goes on.
+func (c *conn) connect(p *mqtt.Packet) bool {
+	s := c.srv
+	id := p.ClientID
+	if id == "" {
+		// Zero-length id with a clean session: a unique one. The codec has
+		// already refused it otherwise (CONNACK 0x02).
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		id = "\x00auto-" + idEncoding.EncodeToString(b[:])
+	}
+	c.info.ClientID = p.ClientID
+	c.info.Username = p.Username
+	if a := s.opts.Authorizer; a != nil {
+		var pw []byte
+		if p.HasPassword {
+			pw = p.Password
+		}
+		if !a.Connect(c.info, pw) {
+			c.writeNow(mqtt.AppendConnack(nil, false, mqtt.NotAuthorized))
+			return false
+		}
+	}
+	if p.Will {
+		w := &will{topic: p.WillTopic, payload: append([]byte(nil), p.WillPayload...), qos: p.WillQoS, retain: p.WillRetain}
+		if !c.checkWill(w) {
+			c.writeNow(mqtt.AppendConnack(nil, false, mqtt.NotAuthorized))
+			return false
+		}
+		c.will = w
+	}
+	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
+
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return false
+	}
+	old := s.sessions[id]
+	var oldConn *conn
+	var discard *session
+	present := false
+	sess := old
+	if old != nil {
+		old.mu.Lock()
+		oldConn = old.conn
+		if p.CleanSession || old.clean {
+			discard = old
+			sess = nil
+		} else {
+			present = true
+		}
+		old.mu.Unlock()
+	}
+	if sess == nil {
+		var err error
+		if sess, err = newSession(s, id, p.CleanSession); err != nil {
+			s.mu.Unlock()
+			c.writeNow(mqtt.AppendConnack(nil, false, mqtt.ServerUnavailable))
+			return false
+		}
+		s.sessions[id] = sess
+	}
+	s.mu.Unlock()
+	if oldConn != nil {
+		// Session takeover: the old connection is closed; its will is
+		// published (it did not DISCONNECT).
+		oldConn.nc.Close()
+	}
+	if discard != nil {
+		discard.destroy()
+	}
+	c.sess = sess
+	buf := mqtt.AppendConnack(nil, present, mqtt.Accepted)
+	buf = sess.attach(c, buf)
+	ok := c.writeNow(buf)
+	sess.attached(c)
+	return ok
+}
+
+// checkWill authorises a will topic as a publish.
+func (c *conn) checkWill(w *will) bool {
+	if c.isPlain(w.topic) {
+		if !mqtt.ValidTopicName(w.topic) {
+			return false
+		}
+		a := c.srv.opts.Authorizer
+		return a == nil || a.Publish(c.info, w.topic)
+	}
+	return true // Emitter wills are authorised by their key when published
+}
+
+// refreshDeadline pushes the read deadline back after a packet: 1.5 times
+// the keepalive (MQTT-3.1.2-24), updated at most every half second.
+func (c *conn) refreshDeadline() {
+	now := time.Now()
+	if c.keepAlive == 0 {
+		if !c.deadlineAt.IsZero() || now.IsZero() {
+			return
+		}
+		c.deadlineAt = now
+		_ = c.nc.SetReadDeadline(time.Time{})
+		return
+	}
+	if now.Sub(c.deadlineAt) < 500*time.Millisecond {
+		return
+	}
+	c.deadlineAt = now
+	_ = c.nc.SetReadDeadline(now.Add(c.keepAlive*3/2 + 500*time.Millisecond))
+}
+
+func (c *conn) readLoop(p *mqtt.Packet) error {
+	ctx := context.Background()
+	for {
+		c.refreshDeadline()
+		if err := c.r.ReadPacket(p); err != nil {
+			return err
+		}
+		switch p.Type {
+		case mqtt.Publish:
+			if err := c.publish(ctx, p); err != nil {
+				return err
+			}
+		case mqtt.Puback, mqtt.Pubcomp:
+			c.sess.ack(p.Type, p.ID)
+		case mqtt.Pubrec:
+			c.sess.ack(p.Type, p.ID)
+			if !c.send(mqtt.AppendAck(c.ctrlBuf[:0], mqtt.Pubrel, p.ID)) {
+				return nil
+			}
+		case mqtt.Pubrel:
+			if err := c.release(ctx, p.ID); err != nil {
+				return err
+			}
+		case mqtt.Subscribe:
+			if !c.subscribe(ctx, p) {
+				return nil
+			}
+		case mqtt.Unsubscribe:
+			if !c.unsubscribe(ctx, p) {
+				return nil
+			}
+		case mqtt.Pingreq:
+			if !c.send(mqtt.AppendPingresp(c.ctrlBuf[:0])) {
+				return nil
+			}
+		case mqtt.Disconnect:
+			c.graceful = true
+			return nil
+		default: // CONNECT again, or a server-to-client packet
+			return errProtocol
+		}
+	}
+}
+
+var errProtocol = errors.New("transport: protocol violation")
+
+// send queues control packets for this connection.
+func (c *conn) send(b []byte) bool {
+	c.ctrlBuf = b[:0]
+	return c.sess.sendCtrl(c, b)
+}
+
+// end runs when the read loop is over: the will (unless the client sent
+// DISCONNECT or the server is shutting down), then the session.
+func (c *conn) end() {
+	c.nc.Close()
+	if c.will != nil && !c.graceful && !c.srv.closing.Load() {
+		c.publishWill()
+	}
+	c.sess.detach(c)
+}
+
+func (c *conn) shutdown() {
+	c.nc.Close()
+}
+
+func (c *conn) publishWill() {
+	w := c.will
+	ctx := context.Background()
+	if c.isPlain(w.topic) {
+		_ = c.publishPlain(ctx, w.topic+"/", w.payload, w.qos, w.retain)
+		return
+	}
+	t, err := security.ParseTopic(w.topic)
+	if err != nil || t.Key == "emitter" {
+		return
+	}
+	_ = c.publishKeyed(ctx, w.topic[len(t.Key)+1:], t.Key, w.payload, w.qos, w.retain)
+}
+
+// isPlain reports whether topic is a plain MQTT topic rather than an
+// Emitter one: with PlainTopics on, a topic is Emitter's when its first
+// level is "emitter" or shaped like a channel key (32 base64url characters).
+func (c *conn) isPlain(topic string) bool {
+	if !c.srv.opts.PlainTopics {
+		return false
+	}
+	first, _, _ := strings.Cut(topic, "/")
+	return first != "emitter" && !isKeyShaped(first)
+}
+
+func isKeyShaped(s string) bool {
+	if len(s) != security.EncodedKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// publish handles a PUBLISH from the client. A QoS 2 message is kept until
+// its PUBREL and published then (so that its PUBREC reaches the client before
+// any copy of it). An error closes the connection.
+func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
+	if p.QoS == mqtt.ExactlyOnce {
+		sess := c.sess
+		sess.mu.Lock()
+		if _, dup := sess.inQoS2[p.ID]; !dup {
+			if len(sess.inQoS2) >= c.srv.opts.MaxQueued {
+				sess.mu.Unlock()
+				return errTooManyQoS2
+			}
+			if sess.inQoS2 == nil {
+				sess.inQoS2 = make(map[uint16]*pendingPub)
+			}
+			sess.inQoS2[p.ID] = &pendingPub{topic: string(p.Topic), payload: bytes.Clone(p.Payload), retain: p.Retain}
+		}
+		sess.mu.Unlock()
+		if !c.send(mqtt.AppendAck(c.ctrlBuf[:0], mqtt.Pubrec, p.ID)) {
+			return errProtocol
+		}
+		return nil
+	}
+	// Reuse the topic's string while the client keeps publishing to it.
+	if string(p.Topic) != c.pubTopic {
+		c.setTopic(string(p.Topic))
+	}
+	pre, err := c.route(ctx, p.Payload, p.QoS, p.Retain, p.ID)
+	if err != nil {
+		return err
+	}
+	ack := append(c.ctrlBuf[:0], pre...)
+	if p.QoS == mqtt.AtLeastOnce {
+		if !c.pubPlain && strings.HasPrefix(c.pubTopic, "emitter/") {
+			c.delayedPuback(p.ID)
+		} else {
+			ack = mqtt.AppendAck(ack, mqtt.Puback, p.ID)
+		}
+	}
+	if len(ack) > 0 && !c.send(ack) {
+		return errProtocol
+	}
+	return nil
+}
+
+// requestAckDelay delays the PUBACK of a QoS 1 emitter/ request behind its
+// response. Emitter's Go SDK registers the callback for a response only
+// after its Publish call returns, and loses it for good if the PUBACK is
+// processed first: a prompt broker would make GenerateKey hang forever.
+const requestAckDelay = 50 * time.Millisecond
+
+func (c *conn) delayedPuback(id uint16) {
+	sess := c.sess
+	time.AfterFunc(requestAckDelay, func() {
+		sess.sendCtrl(c, mqtt.AppendAck(nil, mqtt.Puback, id))
+	})
+}
+
+// pendingPub is a QoS 2 message received and not yet released.
+type pendingPub struct {
+	topic   string
+	payload []byte
+	retain  bool
+}
+
+var errTooManyQoS2 = errors.New("transport: too many unreleased QoS 2 messages")
+
+// release publishes a QoS 2 message on PUBREL and answers PUBCOMP (also for
+// an unknown id: the message was released before).
+func (c *conn) release(ctx context.Context, id uint16) error {
+	sess := c.sess
+	sess.mu.Lock()
+	pp := sess.inQoS2[id]
+	delete(sess.inQoS2, id)
+	sess.mu.Unlock()
+	var out []byte
+	if pp != nil {
+		if pp.topic != c.pubTopic {
+			c.setTopic(pp.topic)
+		}
+		pre, err := c.route(ctx, pp.payload, mqtt.ExactlyOnce, pp.retain, id)
+		if err != nil {
+			return err
+		}
+		out = append(out, pre...)
+	}
+	if !c.send(mqtt.AppendAck(append(c.ctrlBuf[:0], out...), mqtt.Pubcomp, id)) {
+		return errProtocol
+	}
+	return nil
+}
+
+// setTopic makes topic the current publish topic, with its engine channel.
+func (c *conn) setTopic(topic string) {
+	c.pubPlain = c.isPlain(topic)
+	if c.pubPlain {
+		c.pubChannel = topic + "/"
+		c.pubTopic = c.pubChannel[:len(topic)]
+	} else {
+		c.pubTopic, c.pubChannel = topic, ""
+	}
+}
+
+// route publishes a message to the current publish topic and returns the
+// packets to send before the acknowledgement (an Emitter response or error).
+func (c *conn) route(ctx context.Context, payload []byte, qos mqtt.QoS, retain bool, id uint16) ([]byte, error) {
+	if !c.pubPlain {
+		return c.publishEmitter(ctx, payload, qos, retain, id), nil
+	}
+	if !mqtt.ValidTopicName(c.pubTopic) {
+		return nil, errProtocol // MQTT-3.3.2-2: wildcards in a topic name
+	}
+	// A refused or '$' publish is dropped silently: MQTT 3.1.1 has no
+	// negative acknowledgement.
+	if c.pubTopic[0] == '$' {
+		return nil, nil
+	}
+	if a := c.srv.opts.Authorizer; a != nil && !a.Publish(c.info, c.pubTopic) {
+		return nil, nil
+	}
+	if err := c.publishPlain(ctx, c.pubChannel, payload, qos, retain); err != nil {
+		c.srv.log.Debug("transport: publish", "client", c.info.ClientID, "topic", c.pubTopic, "err", err)
+	}
+	return nil, nil
+}
+
+func (c *conn) publishPlain(ctx context.Context, channel string, payload []byte, qos mqtt.QoS, retain bool) error {
+	var optBuf [2]engine.Option
+	opts := append(optBuf[:0], engine.PlainTopic())
+	if retain {
+		opts = append(opts, engine.WithRetain())
+	}
+	slot := hints.set(channel, qos)
+	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
+	hints.clear(slot)
+	return err
+}
+
+func (c *conn) publishKeyed(ctx context.Context, channel, key string, payload []byte, qos mqtt.QoS, retain bool) error {
+	var optBuf [2]engine.Option
+	opts := append(optBuf[:0], engine.WithKey(key))
+	if retain {
+		opts = append(opts, engine.WithRetain())
+	}
+	slot := hints.set(channel, qos)
+	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
+	hints.clear(slot)
+	return err
+}
+
+// publishEmitter handles a PUBLISH to an Emitter topic or request, and
+// returns the packets to send before the acknowledgement (a response or an
+// error on emitter/error/).
+func (c *conn) publishEmitter(ctx context.Context, payload []byte, qos mqtt.QoS, retain bool, id uint16) []byte {
+	topic := c.pubTopic
+	t, err := security.ParseTopic(topic)
+	if err != nil {
+		return appendStatus(nil, errorTopic, id, engine.StatusOf(err), nil)
+	}
+	if t.Key == "emitter" {
+		return c.request(topic, t, payload, id)
+	}
+	err = c.publishKeyed(ctx, topic[len(t.Key)+1:], t.Key, payload, qos, retain)
+	if err != nil {
+		return appendStatus(nil, errorTopic, id, engine.StatusOf(err), nil)
+	}
+	return nil
+}
+
+// subscribe handles a SUBSCRIBE and sends its SUBACK (after the retained
+// and stored messages the subscriptions replay, as Emitter does).
+func (c *conn) subscribe(ctx context.Context, p *mqtt.Packet) bool {
+	codes := c.codes[:0]
+	var pre []byte
+	for _, sub := range p.Subscriptions {
+		code, errPkt := c.subscribeOne(ctx, sub.Filter, sub.QoS, p.ID)
+		codes = append(codes, code)
+		pre = append(pre, errPkt...)
+	}
+	c.codes = codes
+	return c.send(mqtt.AppendSuback(append(c.ctrlBuf[:0], pre...), p.ID, codes))
+}
+
+func (c *conn) subscribeOne(ctx context.Context, filter string, qos mqtt.QoS, id uint16) (byte, []byte) {
+	inline := engine.Inline()
+	if c.isPlain(filter) {
+		if !mqtt.ValidTopicFilter(filter) {
+			return mqtt.SubackFailure, nil
+		}
+		if a := c.srv.opts.Authorizer; a != nil && !a.Subscribe(c.info, filter) {
+			return mqtt.SubackFailure, nil
+		}
+		if err := c.sess.subscribe(ctx, filter, filter+"/", "", true, qos, engine.PlainTopic(), inline); err != nil {
+			c.srv.log.Debug("transport: subscribe", "client", c.info.ClientID, "filter", filter, "err", err)
+			return mqtt.SubackFailure, nil
+		}
+		return byte(qos), nil
+	}
+	t, err := security.ParseTopic(emitterWildcards(filter))
+	if err == nil && t.Key == "emitter" {
+		err = security.NewKeyError(security.ErrInvalidKey)
+	}
+	if err == nil {
+		channel := t.Path
+		if i := strings.IndexByte(filter, '?'); i >= 0 {
+			channel += filter[i:]
+		}
+		// One subscription per key and channel; options are not part of it.
+		err = c.sess.subscribe(ctx, t.Key+"/"+t.Path, channel, t.Key, false, qos, engine.WithKey(t.Key), inline)
+	}
+	if err != nil {
+		return mqtt.SubackFailure, appendStatus(nil, errorTopic, id, engine.StatusOf(err), nil)
+	}
+	return byte(qos), nil
+}
+
+// emitterWildcards rewrites "#" to "#/" and then "//" to "/", as Emitter
+// does on SUBSCRIBE, so that "KEY/a/#" (what MQTT clients allow) means
+// "KEY/a/#/".
+func emitterWildcards(s string) string {
+	if !strings.Contains(s, "#") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "#", "#/"), "//", "/")
+}
+
+func (c *conn) unsubscribe(ctx context.Context, p *mqtt.Packet) bool {
+	var pre []byte
+	for _, f := range p.Filters {
+		if c.isPlain(f) {
+			c.sess.unsubscribe(f)
+			continue
+		}
+		t, err := security.ParseTopic(f)
+		if err == nil {
+			err = c.sess.ec.Unsubscribe(ctx, t.Path, engine.WithKey(t.Key))
+		}
+		if err != nil {
+			pre = appendStatus(pre, errorTopic, p.ID, engine.StatusOf(err), nil)
+			continue
+		}
+		c.sess.unsubscribe(t.Key + "/" + t.Path)
+	}
+	return c.send(mqtt.AppendAck(append(c.ctrlBuf[:0], pre...), mqtt.Unsuback, p.ID))
+}
+
+// writeLoop is the connection's writer: it takes everything queued for the
+// client and writes it with one system call, again and again until nothing
+// is left, then returns. It runs only while there is something to write, so
+// an idle connection has no writer goroutine.
+func (c *conn) writeLoop(s *session) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for {
+		s.mu.Lock()
+		if s.conn != c || c.closed.Load() {
+			if s.conn == c {
+				s.writing = false
+			}
+			s.mu.Unlock()
+			c.batch = c.batch[:0]
+			return
+		}
+		batch := s.takeLocked(c.batch[:0])
+		ctrl := s.ctrl
+		s.ctrl = c.spare[:0]
+		if len(batch) == 0 && len(ctrl) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			c.batch, c.spare = batch, ctrl
+			if cap(c.spare) > 64<<10 {
+				c.spare = nil
+			}
+			if cap(c.batch) > 1024 {
+				c.batch = nil
+			}
+			return
+		}
+		s.mu.Unlock()
+
+		buf := getWriteBuf()
+		for i := range batch {
+			f := &batch[i]
+			buf.b, _ = mqtt.AppendPublish(buf.b, f.topic(), f.m.Payload, f.qos, f.id, false, f.retain)
+			batch[i] = inflight{}
+		}
+		buf.b = append(buf.b, ctrl...)
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		_, err := c.nc.Write(buf.b)
+		putWriteBuf(buf)
+		c.batch, c.spare = batch[:0], ctrl[:0]
+		if err != nil {
+			c.nc.Close()
+			s.mu.Lock()
+			if s.conn == c {
+				s.writing = false
+			}
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+type writeBuf struct{ b []byte }
+
+var writeBufs = sync.Pool{New: func() any { return &writeBuf{b: make([]byte, 0, 4096)} }}
+
+func getWriteBuf() *writeBuf { return writeBufs.Get().(*writeBuf) }
+
+func putWriteBuf(w *writeBuf) {
+	if cap(w.b) > 256<<10 {
+		return
+	}
+	w.b = w.b[:0]
+	writeBufs.Put(w)
+}
+
+func statusOf(err error) *security.StatusError { return engine.StatusOf(err) }

@@ -1,0 +1,380 @@
+package transport
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/transport/mqtt"
+)
+
+// outMsg is a message waiting to be sent to a client.
+type outMsg struct {
+	m      *engine.Message
+	qos    mqtt.QoS
+	plain  bool // a plain MQTT subscription: the topic is the channel without its trailing '/'
+	retain bool
+}
+
+// topic returns the MQTT topic the message is delivered on.
+func (o *outMsg) topic() string {
+	if o.plain {
+		return o.m.Channel[:len(o.m.Channel)-1]
+	}
+	return o.m.Channel
+}
+
+// inflight is a QoS 1 or 2 message sent and not yet fully acknowledged.
+type inflight struct {
+	outMsg
+	id  uint16
+	rel bool // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
+}
+
+// subEntry is one MQTT subscription of a session: a filter and the engine
+// subscription(s) that feed it.
+type subEntry struct {
+	sess   *session
+	filter string // as the client sent it
+	plain  bool
+	qos    atomic.Uint32
+	sub    *engine.Subscription
+
+	// For persistence: how to subscribe again.
+	channel string // engine channel, options included
+	key     string // Emitter key, "" for plain
+}
+
+// handle runs inline on the publisher's goroutine: it only queues.
+func (e *subEntry) handle(m *engine.Message) {
+	qos := mqtt.QoS(e.qos.Load())
+	if h, ok := hints.lookup(m.Channel); ok && h < qos {
+		qos = h
+	}
+	e.sess.enqueue(outMsg{m: m, qos: qos, plain: e.plain, retain: m.Retained})
+}
+
+// session is the state MQTT keeps for a client id: subscriptions, messages
+// queued or in flight, and QoS 2 packet ids received. A persistent session
+// outlives its network connections.
+type session struct {
+	srv   *Server
+	id    string
+	clean bool
+	ec    *engine.Conn
+
+	subMu sync.Mutex // guards subs; never held while mu is wanted by a handler call
+	subs  map[string]*subEntry
+
+	mu       sync.Mutex
+	conn     *conn // attached connection, nil while the client is away
+	writing  bool  // a writer goroutine is running (or attach is writing)
+	queue    []outMsg
+	ctrl     []byte // encoded control packets for the attached connection
+	inflight []inflight
+	nextID   uint16
+	inQoS2   map[uint16]*pendingPub // QoS 2 publishes received, PUBREL not yet
+	recent   [8]engine.ID           // recently queued live messages: one copy per client
+	recentN  int
+	expiry   *time.Timer
+	gone     bool // destroyed
+}
+
+func newSession(srv *Server, id string, clean bool) (*session, error) {
+	ec, err := srv.e.Connect(engine.ConnOptions{Trusted: srv.opts.PlainTopics})
+	if err != nil {
+		return nil, err
+	}
+	return &session{srv: srv, id: id, clean: clean, ec: ec, subs: make(map[string]*subEntry)}, nil
+}
+
+// enqueue queues a message for the client (or keeps it while the client is
+// away), dropping it when the queue is full.
+func (s *session) enqueue(o outMsg) {
+	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return
+	}
+	if !o.retain {
+		// One copy per client when several subscriptions match: the
+		// highest QoS wins if the first copy is still queued.
+		for i := range min(s.recentN, len(s.recent)) {
+			if s.recent[i] == o.m.ID {
+				for j := len(s.queue) - 1; j >= 0 && j >= len(s.queue)-64; j-- {
+					if s.queue[j].m == o.m && s.queue[j].qos < o.qos {
+						s.queue[j].qos = o.qos
+					}
+				}
+				s.mu.Unlock()
+				return
+			}
+		}
+		s.recent[s.recentN%len(s.recent)] = o.m.ID
+		s.recentN++
+	}
+	if len(s.queue) >= s.srv.opts.MaxQueued || (s.conn == nil && o.qos == mqtt.AtMostOnce) {
+		s.mu.Unlock()
+		s.srv.dropped.Add(1)
+		return
+	}
+	s.queue = append(s.queue, o)
+	s.kickLocked()
+	s.mu.Unlock()
+}
+
+// sendCtrl queues encoded control packets for the attached connection.
+// It reports false when the connection has let too many pile up (it is
+// closed then).
+func (s *session) sendCtrl(c *conn, b []byte) bool {
+	s.mu.Lock()
+	if s.conn != c {
+		s.mu.Unlock()
+		return true
+	}
+	if len(s.ctrl)+len(b) > s.srv.opts.MaxPending {
+		s.mu.Unlock()
+		c.nc.Close()
+		return false
+	}
+	s.ctrl = append(s.ctrl, b...)
+	s.kickLocked()
+	s.mu.Unlock()
+	return true
+}
+
+// kickLocked starts the writer goroutine if there is a connection and none
+// is running.
+func (s *session) kickLocked() {
+	if s.conn == nil || s.writing {
+		return
+	}
+	s.writing = true
+	c := s.conn
+	go c.writeLoop(s)
+}
+
+// takeLocked moves what can be sent now into the writer's batch: every
+// queued message whose QoS fits the in-flight window, in order, with packet
+// ids assigned and in-flight records made.
+func (s *session) takeLocked(batch []inflight) []inflight {
+	max := s.srv.opts.MaxInflight
+	n := 0
+	for _, o := range s.queue {
+		if o.qos > mqtt.AtMostOnce {
+			if len(s.inflight) >= max {
+				break
+			}
+			f := inflight{outMsg: o, id: s.newIDLocked()}
+			s.inflight = append(s.inflight, f)
+			batch = append(batch, f)
+		} else {
+			batch = append(batch, inflight{outMsg: o})
+		}
+		n++
+	}
+	if n == len(s.queue) {
+		clear(s.queue)
+		s.queue = s.queue[:0]
+		if cap(s.queue) > 4*s.srv.opts.MaxInflight+64 {
+			s.queue = nil // do not keep a burst's worth of memory
+		}
+	} else {
+		k := copy(s.queue, s.queue[n:])
+		clear(s.queue[k:])
+		s.queue = s.queue[:k]
+	}
+	return batch
+}
+
+// newIDLocked returns a packet id not in flight.
+func (s *session) newIDLocked() uint16 {
+	for {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		used := false
+		for i := range s.inflight {
+			if s.inflight[i].id == s.nextID {
+				used = true
+				break
+			}
+		}
+		if !used {
+			return s.nextID
+		}
+	}
+}
+
+// ack handles PUBACK, PUBREC and PUBCOMP from the client. It returns the
+// PUBREL to send for a PUBREC.
+func (s *session) ack(t mqtt.Type, id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.inflight {
+		f := &s.inflight[i]
+		if f.id != id {
+			continue
+		}
+		switch {
+		case t == mqtt.Puback && f.qos == mqtt.AtLeastOnce,
+			t == mqtt.Pubcomp && f.qos == mqtt.ExactlyOnce:
+			copy(s.inflight[i:], s.inflight[i+1:])
+			s.inflight[len(s.inflight)-1] = inflight{}
+			s.inflight = s.inflight[:len(s.inflight)-1]
+			if len(s.queue) > 0 {
+				s.kickLocked()
+			}
+		case t == mqtt.Pubrec && f.qos == mqtt.ExactlyOnce:
+			f.rel = true
+			f.m = nil // the message is delivered; keep only the id
+		}
+		return
+	}
+}
+
+// attach makes c the session's connection and returns what must be sent
+// before anything else: the inflight messages again (DUP set) and PUBRELs.
+// The caller writes them after the CONNACK, then calls attached.
+func (s *session) attach(c *conn, buf []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	s.conn = c
+	s.writing = true // hold the writer until the CONNACK is out
+	s.ctrl = s.ctrl[:0]
+	for i := range s.inflight {
+		f := &s.inflight[i]
+		if f.rel {
+			buf = mqtt.AppendAck(buf, mqtt.Pubrel, f.id)
+			continue
+		}
+		buf, _ = mqtt.AppendPublish(buf, f.topic(), f.m.Payload, f.qos, f.id, true, f.retain)
+	}
+	return buf
+}
+
+// attached releases the writer after the CONNACK has been written.
+func (s *session) attached(c *conn) {
+	s.mu.Lock()
+	if s.conn == c {
+		s.writing = false
+		if len(s.queue) > 0 || len(s.ctrl) > 0 {
+			s.kickLocked()
+		}
+	}
+	s.mu.Unlock()
+}
+
+// detach forgets c if it is still the session's connection. A persistent
+// session is kept (until SessionExpiry); a clean one is destroyed.
+func (s *session) detach(c *conn) {
+	s.mu.Lock()
+	if s.conn != c {
+		s.mu.Unlock()
+		return
+	}
+	s.conn = nil
+	s.ctrl = nil
+	// Queued QoS 0 messages are not kept for an absent client.
+	n := 0
+	for _, o := range s.queue {
+		if o.qos > mqtt.AtMostOnce {
+			s.queue[n] = o
+			n++
+		}
+	}
+	clear(s.queue[n:])
+	s.queue = s.queue[:n]
+	clean := s.clean
+	if !clean && s.srv.opts.SessionExpiry > 0 && !s.gone {
+		s.expiry = time.AfterFunc(s.srv.opts.SessionExpiry, s.expire)
+	}
+	s.mu.Unlock()
+	if clean {
+		s.srv.removeSession(s)
+		s.destroy()
+	}
+}
+
+// expire drops a persistent session whose client stayed away too long.
+func (s *session) expire() {
+	s.mu.Lock()
+	away := s.conn == nil && !s.gone
+	s.mu.Unlock()
+	if away && s.srv.removeSession(s) {
+		s.destroy()
+	}
+}
+
+// destroy ends the session's subscriptions and drops its messages. It is
+// idempotent.
+func (s *session) destroy() {
+	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return
+	}
+	s.gone = true
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	s.queue, s.inflight, s.ctrl = nil, nil, nil
+	s.mu.Unlock()
+	_ = s.ec.Close()
+}
+
+// removeSession removes s from the server's table if it is still there.
+func (srv *Server) removeSession(s *session) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.sessions[s.id] == s {
+		delete(srv.sessions, s.id)
+		return true
+	}
+	return false
+}
+
+// subscribe adds or replaces the session's subscription to filter. The
+// engine replays retained (and, for Emitter, stored) messages through the
+// handler before it returns.
+func (s *session) subscribe(ctx context.Context, filter, channel, key string, plain bool, qos mqtt.QoS, opts ...engine.Option) error {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	old := s.subs[filter]
+	e := &subEntry{sess: s, filter: filter, plain: plain, channel: channel, key: key}
+	e.qos.Store(uint32(qos))
+	if old != nil {
+		// The replaced subscription keeps delivering until the new one is
+		// in place; the session queues one copy of each message.
+		old.qos.Store(uint32(qos))
+	}
+	sub, err := s.ec.Subscribe(ctx, channel, e.handle, opts...)
+	if err != nil {
+		return err
+	}
+	e.sub = sub
+	s.subs[filter] = e
+	if old != nil {
+		_ = old.sub.Unsubscribe()
+	}
+	return nil
+}
+
+// unsubscribe removes the session's subscription to filter, if any.
+func (s *session) unsubscribe(filter string) {
+	s.subMu.Lock()
+	e := s.subs[filter]
+	delete(s.subs, filter)
+	s.subMu.Unlock()
+	if e != nil {
+		_ = e.sub.Unsubscribe()
+	}
+}
