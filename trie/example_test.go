@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/heraldmq/herald/trie"
 )
@@ -104,4 +105,21 @@ func ExampleFilterError() {
 	// 2 wildcard must be a whole level
 	// true
 	// trie: invalid filter "a/b+/c/": level 2 "b+": wildcard must be a whole level
+}
+
+// All lists the subscriptions with their filters in canonical form.
+func ExampleTrie_All() {
+	t := trie.New[string](trie.Emitter)
+	_ = t.Insert("news/sport", "alice")
+	_ = t.Insert("$share/g/news/#", "bob")
+
+	var subs []string
+	for filter, who := range t.All() {
+		subs = append(subs, filter+" "+who)
+	}
+	slices.Sort(subs)
+	fmt.Println(strings.Join(subs, "\n"))
+	// Output:
+	// $share/g/news/ bob
+	// news/sport/ alice
 }
