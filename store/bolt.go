@@ -239,7 +239,8 @@ func (b *Bolt) commitLoop() {
 		batch, b.queue = b.queue, batch[:0]
 		b.mu.Unlock()
 
-		err := b.db.Update(func(tx *bbolt.Tx) error { return applyBatch(tx, batch) })
+		now := b.opts.Now().UnixNano()
+		err := b.db.Update(func(tx *bbolt.Tx) error { return applyBatch(tx, batch, now) })
 		b.commits.Add(1)
 		b.committed.Add(int64(len(batch)))
 		if err != nil {
@@ -257,7 +258,7 @@ func slotName(expires int64) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(expires)>>slotShift)
 }
 
-func applyBatch(tx *bbolt.Tx, batch []*request) error {
+func applyBatch(tx *bbolt.Tx, batch []*request, now int64) error {
 	msgs, ret, exp := tx.Bucket(bucketMsgs), tx.Bucket(bucketRetained), tx.Bucket(bucketExpiry)
 	// Channels mostly grow at their end: fill pages more than bbolt's 50%.
 	msgs.FillPercent = 0.9
@@ -277,8 +278,10 @@ func applyBatch(tx *bbolt.Tx, batch []*request) error {
 			e := &r.ents[i]
 			if e.kind == kindRet {
 				ch := e.key[:len(e.key)-17]
-				if cur := ret.Get(ch); len(cur) >= 17 && bytes.Compare(cur[1:17], e.key[len(e.key)-16:]) > 0 {
-					continue // a newer retained message wins
+				if cur := ret.Get(ch); len(cur) >= 25 && bytes.Compare(cur[1:17], e.key[len(e.key)-16:]) > 0 {
+					if exp := int64(binary.BigEndian.Uint64(cur[17:25])); exp == 0 || exp > now {
+						continue // a newer retained message wins, unless it has expired
+					}
 				}
 				if e.clear {
 					if err := ret.Delete(ch); err != nil {

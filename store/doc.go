@@ -40,8 +40,8 @@
 //
 // A Message with Retained set is the retained message of its channel, with
 // MQTT's meaning: one per channel, replaced by the next retained message (by
-// ID: an older one never replaces a newer one) and cleared by a retained
-// message with an empty payload. Retained messages are not part of the
+// ID: an older one never replaces a newer one that has not expired) and
+// cleared by a retained message with an empty payload. Retained messages are not part of the
 // history; Store.Retained lists those matching a filter.
 //
 // # Durability

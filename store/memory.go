@@ -89,6 +89,7 @@ func (m *Memory) Store(ctx context.Context, msgs ...Message) error {
 		total += len(msgs[i].Payload)
 	}
 	buf := make([]byte, 0, total)
+	now := m.opts.Now().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -100,7 +101,7 @@ func (m *Memory) Store(ctx context.Context, msgs ...Message) error {
 		buf = append(buf, msg.Payload...)
 		mm := memMsg{id: msg.ID, payload: buf[start:len(buf):len(buf)], expires: msg.Expires}
 		if msg.Retained {
-			m.setRetained(msg.Channel, mm)
+			m.setRetained(msg.Channel, mm, now)
 			continue
 		}
 		c, ok := m.chans.Get(msg.Channel)
@@ -116,9 +117,9 @@ func (m *Memory) Store(ctx context.Context, msgs ...Message) error {
 	return nil
 }
 
-func (m *Memory) setRetained(ch string, mm memMsg) {
-	if cur, ok := m.retained.Get(ch); ok && cur.id.Compare(mm.id) > 0 {
-		return // a newer retained message wins
+func (m *Memory) setRetained(ch string, mm memMsg, now int64) {
+	if cur, ok := m.retained.Get(ch); ok && (cur.expires == 0 || cur.expires > now) && cur.id.Compare(mm.id) > 0 {
+		return // a newer retained message wins, unless it has expired
 	}
 	if len(mm.payload) == 0 {
 		m.retained.Delete(ch)

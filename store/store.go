@@ -20,8 +20,9 @@ import (
 type Store interface {
 	// Store saves msgs atomically: either every message is stored or, on error,
 	// none is. A message with Retained set replaces the retained message of its
-	// channel (an empty payload clears it) and is not added to the history; any
-	// other message is added to the history of its channel. Storing a message
+	// channel (an empty payload clears it) unless the current one has a greater
+	// ID and has not expired; it is not added to the history. Any other
+	// message is added to the history of its channel. Storing a message
 	// whose (Channel, ID) is already stored replaces it.
 	//
 	// A durable implementation returns only once the messages are durable (see

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/heraldmq/herald/store"
 )
@@ -26,7 +27,9 @@ func (m *model) store(msgs ...store.Message) {
 	for _, msg := range msgs {
 		msg = clone(msg)
 		if msg.Retained {
-			if cur, ok := m.retained[msg.Channel]; ok && bytes.Compare(cur.ID[:], msg.ID[:]) > 0 {
+			// A newer retained message wins, unless it has expired.
+			if cur, ok := m.retained[msg.Channel]; ok && !cur.Expired(time.Now().UnixNano()) &&
+				bytes.Compare(cur.ID[:], msg.ID[:]) > 0 {
 				continue
 			}
 			if len(msg.Payload) == 0 {

@@ -33,8 +33,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -652,7 +654,10 @@ func testOwnership(t *testing.T, newStore func(testing.TB) store.Store) {
 
 func testRandom(t *testing.T, newStore func(testing.TB) store.Store) {
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	if v := os.Getenv("HERALD_STORETEST_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	t.Logf("seed %d (set HERALD_STORETEST_SEED to repeat)", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	s, m := open(t, newStore), newModel()
 	ctx := context.Background()
