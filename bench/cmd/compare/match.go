@@ -159,6 +159,7 @@ func build(mi matchImpl, s *subSet) (*built, error) {
 // matchScenario is one subscription set with its built indexes.
 type matchScenario struct {
 	key, name string
+	n         int // size of a random set, generated when its turn comes
 	set       *subSet
 	built     map[string]*built
 }
@@ -179,22 +180,56 @@ func runMatch(cfg config, cal *calibrator) *table {
 	t.notes = append(t.notes,
 		"Each index holds the same generated subscriptions, translated to its syntax (Herald `a/+/c/`, NATS `a.*.c`, mochi `a/+/c`); before timing, every index is checked against a brute-force matcher on the scenario's topics, so all report the same matches.",
 		"Herald's trie runs in MQTT mode, the semantics the peers share; the publish topics are 5 levels deep and a `#`/`>` filter has at most 4 levels before it, where NATS's `>` and MQTT's `#` agree.",
-		"ns/op is the wall time of one lookup that counts its matches; parallel = 2 goroutines looking up at once (wall time divided by lookups). mochi returns its matches as freshly built maps, which is its only API; its allocations make it collect garbage over a heap that also holds the other two indexes.",
+		"ns/op is the wall time of one lookup that counts its matches; parallel = 2 goroutines looking up at once (wall time divided by lookups). mochi returns its matches as freshly built maps, which is its only API; its allocations make it collect garbage over a heap that also holds the other two indexes of the scenario.",
+		"Scenarios run one after the other (each with its rounds interleaved across the three indexes), so that only one scenario's indexes are in memory at a time.",
 		"Allocations are counted for the whole process: in the row with a concurrent writer they include the writer's.",
 		"Memory is the live heap after inserting the set (two GCs before and after), divided by the number of subscriptions; filter strings are made while measuring, so an index that keeps them pays for them. mochi's client-id strings are made beforehand (they belong to its clients).")
 
+	// Scenarios run one after the other, smallest first, each with all its
+	// rounds interleaved across the implementations; only the indexes of
+	// the current scenario are alive, so that no index pays for scanning
+	// another's heap (mochi allocates on every lookup) and the run stays
+	// short.
 	var scen []*matchScenario
-	for _, n := range cfg.matchSizes {
-		s := randomSet(n, uint64(n))
-		scen = append(scen, &matchScenario{key: "random-" + strconv.Itoa(n), name: fmt.Sprintf("%s random subs, literal topic", count(n)), set: &s})
-	}
-	w := wideSet(7)
-	scen = append(scen, &matchScenario{key: "wide", name: "10k exact + 1k `+` + 6 `#` subs, topic matching 13", set: &w})
 	f := fanoutSet()
 	scen = append(scen, &matchScenario{key: "fanout", name: "100 subs on one topic", set: &f})
+	w := wideSet(7)
+	wide := &matchScenario{key: "wide", name: "10k exact + 1k `+` + 6 `#` subs, topic matching 13", set: &w}
+	scen = append(scen, wide)
+	for _, n := range cfg.matchSizes {
+		scen = append(scen, &matchScenario{key: "random-" + strconv.Itoa(n), name: fmt.Sprintf("%s random subs, literal topic", count(n)), n: n})
+	}
 
-	// Build every index (memory per subscription is measured here).
+	// Create the rows in display order.
+	for _, sc := range scen[2:] {
+		for _, mode := range []string{"serial", "parallel"} {
+			t.cell("lookup/"+sc.key+"/"+mode, sc.lookupName(mode), unitNsOp)
+		}
+	}
+	for _, sc := range scen[:2] {
+		for _, mode := range []string{"serial", "parallel"} {
+			t.cell("lookup/"+sc.key+"/"+mode, sc.lookupName(mode), unitNsOp)
+		}
+	}
+	for _, mode := range []string{"serial", "parallel"} {
+		t.cell("rotate/"+mode, "rotating over 10k distinct topics (wide set), "+mode, unitNsOp)
+	}
+	t.cell("contended", "13 matches while a writer subscribes/unsubscribes continuously", unitNsOp)
+	for _, n := range cfg.churnSizes {
+		t.cell(fmt.Sprintf("subscribe/%d", n), fmt.Sprintf("subscribe, %s existing", count(n)), unitNsOp)
+		t.cell(fmt.Sprintf("unsubscribe/%d", n), fmt.Sprintf("unsubscribe, %s existing", count(n)), unitNsOp)
+	}
+	for _, sc := range append(scen[2:], scen[1]) {
+		c := t.cell("mem/"+sc.key, "memory: "+sc.name, unitBytesSub)
+		t.single[c.key] = true
+	}
+
 	for _, sc := range scen {
+		if sc.set == nil {
+			s := randomSet(sc.n, uint64(sc.n))
+			sc.set = &s
+		}
+		// Build every index (memory per subscription is measured here).
 		sc.built = map[string]*built{}
 		for _, mi := range matchImpls {
 			progress("match: building %s for %s (%d subs)", mi.name, sc.name, len(sc.set.subs))
@@ -207,25 +242,14 @@ func runMatch(cfg config, cal *calibrator) *table {
 				continue
 			}
 			sc.built[mi.name] = b
-			if sc.key != "fanout" {
-				c := t.cell("mem/"+sc.key, "memory: "+sc.name, unitBytesSub)
+			if c := t.byKey["mem/"+sc.key]; c != nil {
 				c.add(mi.name, b.bytes)
-				t.single[c.key] = true
 			}
 		}
-	}
-
-	churnPool := map[int]*subSet{}
-	for _, n := range cfg.churnSizes {
-		s := randomSet(n, uint64(n)+1000)
-		churnPool[n] = &s
-	}
-
-	for round := range cfg.rounds {
-		order := rotate(matchImpls, round)
-		for _, sc := range scen {
+		for round := range cfg.rounds {
+			order := rotate(matchImpls, round)
 			for _, mode := range []string{"serial", "parallel"} {
-				c := t.cell("lookup/"+sc.key+"/"+mode, sc.lookupName(mode), unitNsOp)
+				c := t.byKey["lookup/"+sc.key+"/"+mode]
 				for _, mi := range order {
 					b := sc.built[mi.name]
 					if b == nil {
@@ -237,23 +261,23 @@ func runMatch(cfg config, cal *calibrator) *table {
 				}
 				progress("match round %d/%d: %s: %s", round+1, cfg.rounds, c.name, summary(t, c))
 			}
-		}
-		// Rotating lookups over the 10k distinct topics of the wide set.
-		wide := scen[len(scen)-2]
-		for _, mode := range []string{"serial", "parallel"} {
-			c := t.cell("rotate/"+mode, "rotating over 10k distinct topics (wide set), "+mode, unitNsOp)
-			for _, mi := range order {
-				if b := wide.built[mi.name]; b != nil {
-					r := measureLookups(cal, c.key+"/"+mi.name, cfg.runTime, b, mode == "parallel", true)
-					c.add(mi.name, r.nsPerOp)
-					c.addAllocs(mi.name, unitAllocs, r.allocsPerOp)
-				}
+			if sc != wide {
+				continue
 			}
-			progress("match round %d/%d: %s: %s", round+1, cfg.rounds, c.name, summary(t, c))
-		}
-		// Lookups while a writer subscribes and unsubscribes without pause.
-		{
-			c := t.cell("contended", "13 matches while a writer subscribes/unsubscribes continuously", unitNsOp)
+			// Rotating lookups over the 10k distinct topics of the wide set.
+			for _, mode := range []string{"serial", "parallel"} {
+				c := t.byKey["rotate/"+mode]
+				for _, mi := range order {
+					if b := wide.built[mi.name]; b != nil {
+						r := measureLookups(cal, c.key+"/"+mi.name, cfg.runTime, b, mode == "parallel", true)
+						c.add(mi.name, r.nsPerOp)
+						c.addAllocs(mi.name, unitAllocs, r.allocsPerOp)
+					}
+				}
+				progress("match round %d/%d: %s: %s", round+1, cfg.rounds, c.name, summary(t, c))
+			}
+			// Lookups while a writer subscribes and unsubscribes without pause.
+			c := t.byKey["contended"]
 			for _, mi := range order {
 				if b := wide.built[mi.name]; b != nil {
 					r := measureContended(cal, c.key+"/"+mi.name, cfg.runTime, mi, b)
@@ -263,12 +287,21 @@ func runMatch(cfg config, cal *calibrator) *table {
 			}
 			progress("match round %d/%d: %s: %s", round+1, cfg.rounds, c.name, summary(t, c))
 		}
-		// Subscribe and unsubscribe cost.
-		for _, n := range cfg.churnSizes {
-			cs := t.cell(fmt.Sprintf("subscribe/%d", n), fmt.Sprintf("subscribe, %s existing", count(n)), unitNsOp)
-			cu := t.cell(fmt.Sprintf("unsubscribe/%d", n), fmt.Sprintf("unsubscribe, %s existing", count(n)), unitNsOp)
-			for _, mi := range order {
-				sub, unsub, err := measureChurn(cal, cfg.runTime, mi, churnPool[n], n)
+		sc.built, sc.set = nil, nil
+		runtime.GC()
+	}
+
+	// Subscribe and unsubscribe cost.
+	for _, n := range cfg.churnSizes {
+		base := randomSet(n, uint64(n)+1000)
+		cs := t.byKey[fmt.Sprintf("subscribe/%d", n)]
+		cu := t.byKey[fmt.Sprintf("unsubscribe/%d", n)]
+		for round := range cfg.rounds {
+			for _, mi := range rotate(matchImpls, round) {
+				if _, failed := cs.fail[mi.name]; failed {
+					continue
+				}
+				sub, unsub, err := measureChurn(cal, cfg.runTime, mi, &base, n)
 				if err != nil {
 					cs.fail[mi.name] = err.Error()
 					continue
@@ -281,19 +314,6 @@ func runMatch(cfg config, cal *calibrator) *table {
 			progress("match round %d/%d: %s: %s", round+1, cfg.rounds, cs.name, summary(t, cs))
 			progress("match round %d/%d: %s: %s", round+1, cfg.rounds, cu.name, summary(t, cu))
 		}
-	}
-	// Keep the memory rows last.
-	var mem, rest []*cell
-	for _, c := range t.cells {
-		if c.unit == unitBytesSub {
-			mem = append(mem, c)
-		} else {
-			rest = append(rest, c)
-		}
-	}
-	t.cells = append(rest, mem...)
-	for _, sc := range scen {
-		sc.built = nil
 	}
 	return t
 }
