@@ -1,5 +1,224 @@
 package transport
 
-func (s *Server) loadSessions() error { return nil }
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
-func (s *Server) saveSessions() error { return nil }
+	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/transport/mqtt"
+)
+
+// The engine's store keeps messages, not MQTT sessions, so the transport
+// keeps persistent sessions in a file of its own (Options.SessionFile): a JSON
+// document written atomically on Shutdown and read, then removed, by New. A
+// crash between the two loses the sessions since the last clean shutdown, not
+// the messages the store holds.
+
+type savedFile struct {
+	Version  int            `json:"version"`
+	Saved    time.Time      `json:"saved"`
+	Sessions []savedSession `json:"sessions"`
+}
+
+type savedSession struct {
+	ID       string        `json:"id"`
+	Away     time.Time     `json:"away"` // when the client went away
+	NextID   uint16        `json:"next_id"`
+	Subs     []savedSub    `json:"subs"`
+	Queue    []savedMsg    `json:"queue,omitempty"`
+	Inflight []savedMsg    `json:"inflight,omitempty"`
+	InQoS2   []savedInQoS2 `json:"in_qos2,omitempty"`
+}
+
+type savedSub struct {
+	Filter  string `json:"filter"`
+	Channel string `json:"channel"`
+	Key     string `json:"key,omitempty"`
+	Plain   bool   `json:"plain,omitempty"`
+	QoS     byte   `json:"qos"`
+}
+
+type savedMsg struct {
+	PacketID uint16    `json:"packet_id,omitempty"`
+	Rel      bool      `json:"rel,omitempty"`
+	ID       engine.ID `json:"id"`
+	Channel  string    `json:"channel,omitempty"`
+	Payload  []byte    `json:"payload,omitempty"`
+	QoS      byte      `json:"qos"`
+	Plain    bool      `json:"plain,omitempty"`
+	Retain   bool      `json:"retain,omitempty"`
+}
+
+type savedInQoS2 struct {
+	PacketID uint16 `json:"packet_id"`
+	Topic    string `json:"topic"`
+	Payload  []byte `json:"payload,omitempty"`
+	Retain   bool   `json:"retain,omitempty"`
+}
+
+// saveSessions writes the persistent sessions to Options.SessionFile. It
+// runs in Shutdown once every connection has ended.
+func (s *Server) saveSessions() error {
+	now := time.Now()
+	f := savedFile{Version: 1, Saved: now}
+	s.mu.Lock()
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range sessions {
+		if ss.clean {
+			continue
+		}
+		sv := savedSession{ID: ss.id, Away: now}
+		ss.subMu.Lock()
+		for _, e := range ss.subs {
+			sv.Subs = append(sv.Subs, savedSub{Filter: e.filter, Channel: e.channel, Key: e.key, Plain: e.plain, QoS: byte(e.qos.Load())})
+		}
+		ss.subMu.Unlock()
+		ss.mu.Lock()
+		if ss.gone {
+			ss.mu.Unlock()
+			continue
+		}
+		if !ss.awaySince.IsZero() {
+			sv.Away = ss.awaySince
+		}
+		sv.NextID = ss.nextID
+		for _, o := range ss.queue {
+			sv.Queue = append(sv.Queue, saveMsg(o, 0, false))
+		}
+		for _, f := range ss.inflight {
+			sv.Inflight = append(sv.Inflight, saveMsg(f.outMsg, f.id, f.rel))
+		}
+		for id, pp := range ss.inQoS2 {
+			sv.InQoS2 = append(sv.InQoS2, savedInQoS2{PacketID: id, Topic: pp.topic, Payload: pp.payload, Retain: pp.retain})
+		}
+		ss.mu.Unlock()
+		f.Sessions = append(f.Sessions, sv)
+	}
+	b, err := json.Marshal(&f)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.opts.SessionFile, b)
+}
+
+func saveMsg(o outMsg, id uint16, rel bool) savedMsg {
+	m := savedMsg{PacketID: id, Rel: rel, QoS: byte(o.qos), Plain: o.plain, Retain: o.retain}
+	if o.m != nil {
+		m.ID, m.Channel, m.Payload = o.m.ID, o.m.Channel, o.m.Payload
+	}
+	return m
+}
+
+// loadSessions reads Options.SessionFile, if it exists, recreates its
+// sessions (subscribing again) and removes the file.
+func (s *Server) loadSessions() error {
+	b, err := os.ReadFile(s.opts.SessionFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var f savedFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("transport: session file %s: %w", s.opts.SessionFile, err)
+	}
+	if f.Version != 1 {
+		return fmt.Errorf("transport: session file %s: unknown version %d", s.opts.SessionFile, f.Version)
+	}
+	now := time.Now()
+	ctx := context.Background()
+	for _, sv := range f.Sessions {
+		left := s.opts.SessionExpiry - now.Sub(sv.Away)
+		if s.opts.SessionExpiry > 0 && left <= 0 {
+			continue
+		}
+		ss, err := newSession(s, sv.ID, false)
+		if err != nil {
+			return err
+		}
+		ss.awaySince = sv.Away
+		ss.nextID = sv.NextID
+		// Subscribing replays retained messages; a resumed session must not
+		// get them again.
+		ss.loading = true
+		for _, sub := range sv.Subs {
+			opts := []engine.Option{engine.Inline()}
+			if sub.Plain {
+				opts = append(opts, engine.PlainTopic())
+			} else {
+				opts = append(opts, engine.WithKey(sub.Key))
+			}
+			// Without options: a ?last= replay was done when the client
+			// subscribed.
+			channel, _, _ := strings.Cut(sub.Channel, "?")
+			if err := ss.subscribe(ctx, sub.Filter, channel, sub.Key, sub.Plain, mqtt.QoS(sub.QoS), opts...); err != nil {
+				s.log.Warn("transport: restore subscription", "client", sv.ID, "filter", sub.Filter, "err", err)
+			}
+		}
+		ss.mu.Lock()
+		ss.loading = false
+		for _, m := range sv.Queue {
+			ss.queue = append(ss.queue, loadMsg(m))
+		}
+		for _, m := range sv.Inflight {
+			ss.inflight = append(ss.inflight, inflight{outMsg: loadMsg(m), id: m.PacketID, rel: m.Rel})
+		}
+		for _, q := range sv.InQoS2 {
+			if ss.inQoS2 == nil {
+				ss.inQoS2 = make(map[uint16]*pendingPub)
+			}
+			ss.inQoS2[q.PacketID] = &pendingPub{topic: q.Topic, payload: q.Payload, retain: q.Retain}
+		}
+		if s.opts.SessionExpiry > 0 {
+			ss.expiry = time.AfterFunc(left, ss.expire)
+		}
+		ss.mu.Unlock()
+		s.sessions[sv.ID] = ss
+	}
+	return os.Remove(s.opts.SessionFile)
+}
+
+func loadMsg(m savedMsg) outMsg {
+	o := outMsg{qos: mqtt.QoS(m.QoS), plain: m.Plain, retain: m.Retain}
+	if !m.Rel {
+		o.m = &engine.Message{ID: m.ID, Channel: m.Channel, Payload: m.Payload}
+	}
+	return o
+}
+
+// writeFileAtomic writes b to path through a synced temporary file in the
+// same folder, renamed over path, with mode 0600.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

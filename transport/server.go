@@ -100,27 +100,46 @@ func (s *Server) ListenAndServe(addr string) error {
 // ListenAndServeTLS is ListenAndServe over TLS, with the certificate and key
 // in the given PEM files, or Options.TLSConfig when both are empty.
 func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
-	cfg := s.opts.TLSConfig
-	if certFile != "" || keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return err
-		}
-		if cfg == nil {
-			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		} else {
-			cfg = cfg.Clone()
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	if cfg == nil {
-		return errors.New("transport: no TLS certificate")
+	cfg, err := s.tlsConfig(certFile, keyFile)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	return s.Serve(tls.NewListener(ln, cfg))
+}
+
+func (s *Server) tlsConfig(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		if s.opts.TLSConfig == nil {
+			return nil, errors.New("transport: no TLS certificate")
+		}
+		return s.opts.TLSConfig, nil
+	}
+	cfg := s.opts.TLSConfig
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	} else {
+		cfg = cfg.Clone()
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Certificates = []tls.Certificate{cert}
+	return cfg, nil
+}
+
+// TLSListener returns ln wrapped in TLS with the certificate and key in the
+// given PEM files, for Serve.
+func TLSListener(ln net.Listener, certFile, keyFile string) (net.Listener, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}), nil
 }
 
 // Serve accepts connections on ln and serves them until Shutdown or Close,

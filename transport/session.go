@@ -80,6 +80,9 @@ type session struct {
 	recentN  int
 	expiry   *time.Timer
 	gone     bool // destroyed
+	loading  bool // being restored from the session file: no retained replay
+
+	awaySince time.Time // when the client went away; zero while connected
 }
 
 func newSession(srv *Server, id string, clean bool) (*session, error) {
@@ -94,7 +97,7 @@ func newSession(srv *Server, id string, clean bool) (*session, error) {
 // away), dropping it when the queue is full.
 func (s *session) enqueue(o outMsg) {
 	s.mu.Lock()
-	if s.gone {
+	if s.gone || (s.loading && o.retain) {
 		s.mu.Unlock()
 		return
 	}
@@ -247,6 +250,7 @@ func (s *session) attach(c *conn, buf []byte) []byte {
 		s.expiry = nil
 	}
 	s.conn = c
+	s.awaySince = time.Time{}
 	s.writing = true // hold the writer until the CONNACK is out
 	s.ctrl = s.ctrl[:0]
 	for i := range s.inflight {
@@ -282,6 +286,7 @@ func (s *session) detach(c *conn) {
 	}
 	s.conn = nil
 	s.ctrl = nil
+	s.awaySince = time.Now()
 	// Queued QoS 0 messages are not kept for an absent client.
 	n := 0
 	for _, o := range s.queue {
