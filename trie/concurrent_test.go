@@ -37,6 +37,11 @@ func testConcurrent(t *testing.T, mode trie.Mode) {
 	m := &model{mode: mode}
 	stable := []string{"a/b/c/", "a/+/c/", "a/b/#", "+/b/c/", "x/y/", "a/b/c/d/"}
 	topics := []string{"a/b/c/", "a/b/c/d/", "x/y/", "a/q/c/", "z/b/c/"}
+	// The stable subscriber of "big/" shares its list with hundreds of
+	// churned ones, so the list is sharded, resharded and flattened while
+	// readers iterate it.
+	stable = append(stable, "big/")
+	topics = append(topics, "big/")
 	// Nodes s0..s31 have a single stable child until the writer adds
 	// siblings, which moves their children from node.one to a table.
 	for i := range 32 {
@@ -118,10 +123,23 @@ func testConcurrent(t *testing.T, mode trie.Mode) {
 		v int
 	}
 	var live []sub
+	growing := true
 	started.Wait()
 	prefixes := []string{"a/", "a/b/", "a/b/c/", "+/", "a/+/", "", "x/", "$share/s/a/", "$share/s/a/b/"}
 	for range ops {
-		if len(live) > 0 && (r.IntN(2) == 0 || len(live) > 300) {
+		// Alternate between growing to 700 subscriptions and shrinking
+		// to none, so lists grow past sharding and back.
+		switch {
+		case len(live) >= 700:
+			growing = false
+		case len(live) == 0:
+			growing = true
+		}
+		removeP := 3
+		if !growing {
+			removeP = 7
+		}
+		if len(live) > 0 && r.IntN(10) < removeP {
 			i := r.IntN(len(live))
 			if ok, err := tr.Remove(live[i].f, live[i].v); !ok || err != nil {
 				t.Errorf("Remove(%q, %d) = %v, %v", live[i].f, live[i].v, ok, err)
@@ -137,6 +155,9 @@ func testConcurrent(t *testing.T, mode trie.Mode) {
 		f := fmt.Sprintf("%sk%d/", p, r.IntN(200))
 		if r.IntN(4) == 0 {
 			f += "+/"
+		}
+		if r.IntN(5) < 2 {
+			f = "big/"
 		}
 		v := churnBase + r.IntN(1000)
 		if strings.HasPrefix(p, "$") {

@@ -151,6 +151,15 @@ func (m *matcher[T]) visit(s *set[T], st *shareState[T]) {
 			m.fn(v)
 		}
 	}
+	if s.big != nil {
+		for _, sh := range s.big.shards {
+			for _, v := range sh {
+				if m.keep == nil || m.keep(v) {
+					m.fn(v)
+				}
+			}
+		}
+	}
 	if s.sh != nil {
 		if m.nrec < maxRec {
 			m.rec[m.nrec] = s

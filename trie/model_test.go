@@ -325,3 +325,55 @@ func TestLongFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeSets grows the subscriber list of a few channels far beyond the
+// size at which it is sharded (with duplicates, and values reported through
+// several filters), then shrinks it back, checking Match against the model
+// along the way.
+func TestLargeSets(t *testing.T) {
+	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+		r := rand.New(rand.NewPCG(9, 10))
+		tr := trie.New[int](mode)
+		m := &model{mode: mode}
+		filters := []string{"big/chan/", "big/+/", "big/chan/#"}
+		type sub struct {
+			f string
+			v int
+		}
+		var subs []sub
+		check := func() {
+			t.Helper()
+			checkMatch(t, tr, m, "big/chan/", nil)
+			checkMatch(t, tr, m, "big/chan/", func(v int) bool { return v%3 == 0 })
+			if tr.Count() != len(m.subs) {
+				t.Fatalf("Count() = %d, model has %d", tr.Count(), len(m.subs))
+			}
+		}
+		for i := range 5000 {
+			s := sub{filters[r.IntN(len(filters))], r.IntN(900)}
+			if err := tr.Insert(s.f, s.v); err != nil {
+				t.Fatal(err)
+			}
+			m.insert(s.f, s.v)
+			subs = append(subs, s)
+			if i%250 == 0 {
+				check()
+			}
+		}
+		check()
+		r.Shuffle(len(subs), func(i, j int) { subs[i], subs[j] = subs[j], subs[i] })
+		for i, s := range subs {
+			ok, err := tr.Remove(s.f, s.v)
+			if want := m.remove(s.f, s.v); ok != want || err != nil {
+				t.Fatalf("Remove(%q, %d) = %v, %v; model says %v", s.f, s.v, ok, err, want)
+			}
+			if ok, _ := tr.Remove(s.f, 1000+s.v); ok {
+				t.Fatalf("Remove of a value never inserted succeeded")
+			}
+			if i%250 == 0 {
+				check()
+			}
+		}
+		check()
+	}
+}

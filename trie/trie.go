@@ -135,9 +135,9 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 		n.subs.Store(&s1.set)
 	case p.hash && t.mode == MQTT:
 		e := n.extension()
-		e.rest.Store(e.rest.Load().with(v, m))
+		e.rest.Store(e.rest.Load().with(v, m, t.seed))
 	default:
-		n.subs.Store(n.subs.Load().with(v, m))
+		n.subs.Store(n.subs.Load().with(v, m, t.seed))
 	}
 	if attach != nil {
 		// Link the new nodes last, so readers see them complete.
@@ -252,14 +252,14 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 		if e == nil {
 			return false, nil
 		}
-		ns, ok := e.rest.Load().without(v, g)
+		ns, ok := e.rest.Load().without(v, g, t.seed)
 		if !ok {
 			return false, nil
 		}
 		e.rest.Store(ns)
 		n.trimExt()
 	} else {
-		ns, ok := n.subs.Load().without(v, g)
+		ns, ok := n.subs.Load().without(v, g, t.seed)
 		if !ok {
 			return false, nil
 		}
@@ -345,6 +345,15 @@ func (t *Trie[T]) walkAll(n *node[T], path []byte, yield func(string, T) bool) b
 		for _, v := range s.vals {
 			if !yield(f, v) {
 				return false
+			}
+		}
+		if s.big != nil {
+			for _, sh := range s.big.shards {
+				for _, v := range sh {
+					if !yield(f, v) {
+						return false
+					}
+				}
 			}
 		}
 		for _, m := range s.shares() {

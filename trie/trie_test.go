@@ -398,3 +398,39 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscribeAllocations guards the cost of the write path: subscribing to
+// a new channel takes two allocations (its new nodes with their subscriber
+// list, and a copy of their level names), and unsubscribing the last
+// subscriber of a channel takes none.
+func TestSubscribeAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+		tr := trie.New[int](mode)
+		_ = tr.Insert("a/b/", 1)
+		_ = tr.Insert("a/c/", 1)
+		filters := make([]string, 101) // AllocsPerRun(100, f) calls f 101 times
+		for i := range filters {
+			filters[i] = fmt.Sprintf("a/b/x%d/y/", i)
+		}
+		i := 0
+		if n := testing.AllocsPerRun(100, func() {
+			_ = tr.Insert(filters[i], 2)
+			i++
+		}); n != 2 {
+			t.Errorf("%s: Insert of a new channel: %v allocations, want 2", mode, n)
+		}
+		i = 0
+		if n := testing.AllocsPerRun(100, func() {
+			_, _ = tr.Remove(filters[i], 2)
+			i++
+		}); n != 0 {
+			t.Errorf("%s: Remove of a channel's last subscriber: %v allocations, want 0", mode, n)
+		}
+		if tr.Count() != 2 {
+			t.Errorf("%s: Count() = %d, want 2", mode, tr.Count())
+		}
+	}
+}

@@ -209,3 +209,37 @@ func TestMatchTakesNoLock(t *testing.T) {
 		}
 	}
 }
+
+// TestSetSharding checks that a popular channel's subscriber list is
+// sharded as it grows, resharded as it shrinks, and flat again when small.
+func TestSetSharding(t *testing.T) {
+	tr := New[int](Emitter)
+	shards := func() int {
+		n := tr.root.child("c", tr.seed, tr.tomb)
+		if s := n.subs.Load(); s != nil && s.big != nil {
+			return len(s.big.shards)
+		}
+		return 0
+	}
+	const n = 20_000
+	for i := range n {
+		_ = tr.Insert("c/", i)
+		if i == bigMin-1 && shards() != 0 {
+			t.Fatalf("sharded at %d values", i+1)
+		}
+	}
+	if k := shards(); k < 64 || k > 256 {
+		t.Fatalf("%d values in %d shards", n, k)
+	}
+	for i := range n - 10 {
+		if ok, _ := tr.Remove("c/", i); !ok {
+			t.Fatalf("Remove(c/, %d) failed", i)
+		}
+	}
+	if k := shards(); k != 0 {
+		t.Fatalf("10 values left in %d shards", k)
+	}
+	if got := tr.MatchAppend(nil, "c/"); len(got) != 10 {
+		t.Fatalf("Match = %v, want the last 10 values", got)
+	}
+}
