@@ -240,3 +240,27 @@ func BenchmarkShareGroup(b *testing.B) {
 	}
 	b.ReportMetric(float64(matchCount(t, "a/b/c/")), "matches/op")
 }
+
+// BenchmarkSubscribeUnsubscribeSameChannel measures one Insert plus one
+// Remove on a channel that already has subs subscribers (a popular channel,
+// whose subscriber list is sharded beyond 128).
+func BenchmarkSubscribeUnsubscribeSameChannel(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"100", 100}, {"10k", 10_000}} {
+		b.Run("subs="+size.name, func(b *testing.B) {
+			t := trie.New[int](trie.Emitter)
+			for i := range size.n {
+				_ = t.Insert("chat/room/", i)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = t.Insert("chat/room/", -1)
+				if ok, _ := t.Remove("chat/room/", -1); !ok {
+					b.Fatal("Remove failed")
+				}
+			}
+		})
+	}
+}
