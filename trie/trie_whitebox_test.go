@@ -54,8 +54,11 @@ func churn(t testing.TB, tr *Trie[int], r *rand.Rand, n int) {
 			f += "+/"
 		}
 		f += fmt.Sprintf("y%d/#", r.IntN(20))
-		if r.IntN(5) == 0 {
+		switch r.IntN(5) {
+		case 0:
 			f = fmt.Sprintf("$share/g%d/%s", r.IntN(3000), f)
+		case 1:
+			f = "w1/pop/" // a popular channel: its list gets sharded
 		}
 		subs[i] = sub{f, r.IntN(1000)}
 		if err := tr.Insert(subs[i].f, subs[i].v); err != nil {
