@@ -592,7 +592,7 @@ func (c *conn) writeLoop(s *session) {
 		batch := s.takeLocked(c.batch[:0])
 		ctrl := s.ctrl
 		s.ctrl = c.spare[:0]
-		if len(batch) == 0 && len(ctrl) == 0 {
+		if len(batch) == 0 {
 			s.writing = false
 			s.mu.Unlock()
 			c.batch, c.spare = batch, ctrl
@@ -609,10 +609,13 @@ func (c *conn) writeLoop(s *session) {
 		buf := getWriteBuf()
 		for i := range batch {
 			f := &batch[i]
-			buf.b, _ = mqtt.AppendPublish(buf.b, f.topic(), f.m.Payload, f.qos, f.id, false, f.retain)
+			if f.m == nil {
+				buf.b = append(buf.b, ctrl[f.ctrl:f.ctrl+f.nctrl]...)
+			} else {
+				buf.b, _ = mqtt.AppendPublish(buf.b, f.topic(), f.m.Payload, f.qos, f.id, false, f.retain)
+			}
 			batch[i] = inflight{}
 		}
-		buf.b = append(buf.b, ctrl...)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 		_, err := c.nc.Write(buf.b)
 		putWriteBuf(buf)

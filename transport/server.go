@@ -37,6 +37,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
+	sniffing  map[net.Conn]struct{} // accepted, first byte not read yet
 	conns     map[*conn]struct{}
 	sessions  map[string]*session
 
@@ -68,6 +69,7 @@ func New(e *engine.Engine, opts Options) (*Server, error) {
 		log:       o.Logger,
 		done:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
+		sniffing:  make(map[net.Conn]struct{}),
 		conns:     make(map[*conn]struct{}),
 		sessions:  make(map[string]*session),
 	}
@@ -204,9 +206,22 @@ func (s *Server) acquire() bool {
 // 0x10, an HTTP request with a letter.
 func (s *Server) handle(nc net.Conn) {
 	defer s.wg.Done()
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		s.nconns.Add(-1)
+		return
+	}
+	s.sniffing[nc] = struct{}{}
+	s.mu.Unlock()
 	_ = nc.SetReadDeadline(time.Now().Add(s.opts.ConnectTimeout))
 	var first [1]byte
-	if _, err := nc.Read(first[:]); err != nil {
+	_, err := nc.Read(first[:])
+	s.mu.Lock()
+	delete(s.sniffing, nc)
+	s.mu.Unlock()
+	if err != nil {
 		nc.Close()
 		s.nconns.Add(-1)
 		return
@@ -308,6 +323,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	close(s.done)
 	for ln := range s.listeners {
 		ln.Close()
+	}
+	for nc := range s.sniffing {
+		nc.Close()
 	}
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

@@ -10,12 +10,16 @@ import (
 	"github.com/heraldmq/herald/transport/mqtt"
 )
 
-// outMsg is a message waiting to be sent to a client.
+// outMsg is a message waiting to be sent to a client, or (m == nil) a run
+// of control packets in the session's ctrl buffer, so that everything goes
+// out in the order it was queued.
 type outMsg struct {
 	m      *engine.Message
 	qos    mqtt.QoS
 	plain  bool // a plain MQTT subscription: the topic is the channel without its trailing '/'
 	retain bool
+	ctrl   int32 // control packets: offset in ctrl
+	nctrl  int32 // control packets: length
 }
 
 // topic returns the MQTT topic the message is delivered on.
@@ -72,6 +76,7 @@ type session struct {
 	conn     *conn // attached connection, nil while the client is away
 	writing  bool  // a writer goroutine is running (or attach is writing)
 	queue    []outMsg
+	nmsgs    int    // messages (not control runs) in queue
 	ctrl     []byte // encoded control packets for the attached connection
 	inflight []inflight
 	nextID   uint16
@@ -118,12 +123,13 @@ func (s *session) enqueue(o outMsg) {
 		s.recent[s.recentN%len(s.recent)] = o.m.ID
 		s.recentN++
 	}
-	if len(s.queue) >= s.srv.opts.MaxQueued || (s.conn == nil && o.qos == mqtt.AtMostOnce) {
+	if s.nmsgs >= s.srv.opts.MaxQueued || (s.conn == nil && o.qos == mqtt.AtMostOnce) {
 		s.mu.Unlock()
 		s.srv.dropped.Add(1)
 		return
 	}
 	s.queue = append(s.queue, o)
+	s.nmsgs++
 	s.kickLocked()
 	s.mu.Unlock()
 }
@@ -142,6 +148,11 @@ func (s *session) sendCtrl(c *conn, b []byte) bool {
 		c.nc.Close()
 		return false
 	}
+	if n := len(s.queue); n > 0 && s.queue[n-1].m == nil && int(s.queue[n-1].ctrl+s.queue[n-1].nctrl) == len(s.ctrl) {
+		s.queue[n-1].nctrl += int32(len(b)) // extend the last run
+	} else {
+		s.queue = append(s.queue, outMsg{ctrl: int32(len(s.ctrl)), nctrl: int32(len(b))})
+	}
 	s.ctrl = append(s.ctrl, b...)
 	s.kickLocked()
 	s.mu.Unlock()
@@ -159,35 +170,42 @@ func (s *session) kickLocked() {
 	go c.writeLoop(s)
 }
 
-// takeLocked moves what can be sent now into the writer's batch: every
-// queued message whose QoS fits the in-flight window, in order, with packet
-// ids assigned and in-flight records made.
+// takeLocked moves what can be sent now into the writer's batch, in queue
+// order: every control run, and the messages up to the first QoS 1/2 one
+// that does not fit the in-flight window (packet ids assigned and in-flight
+// records made). Control runs behind a blocked message still go, so that
+// acknowledgements never wait for the client's. The control bytes are taken
+// with the batch: the caller swaps s.ctrl out.
 func (s *session) takeLocked(batch []inflight) []inflight {
 	max := s.srv.opts.MaxInflight
-	n := 0
+	blocked := false
+	n := 0 // items kept
 	for _, o := range s.queue {
-		if o.qos > mqtt.AtMostOnce {
-			if len(s.inflight) >= max {
-				break
-			}
+		switch {
+		case o.m == nil:
+			batch = append(batch, inflight{outMsg: o})
+			continue
+		case blocked:
+		case o.qos > mqtt.AtMostOnce && len(s.inflight) >= max:
+			blocked = true
+		case o.qos > mqtt.AtMostOnce:
 			f := inflight{outMsg: o, id: s.newIDLocked()}
 			s.inflight = append(s.inflight, f)
 			batch = append(batch, f)
-		} else {
+			s.nmsgs--
+			continue
+		default:
 			batch = append(batch, inflight{outMsg: o})
+			s.nmsgs--
+			continue
 		}
+		s.queue[n] = o
 		n++
 	}
-	if n == len(s.queue) {
-		clear(s.queue)
-		s.queue = s.queue[:0]
-		if cap(s.queue) > 4*s.srv.opts.MaxInflight+64 {
-			s.queue = nil // do not keep a burst's worth of memory
-		}
-	} else {
-		k := copy(s.queue, s.queue[n:])
-		clear(s.queue[k:])
-		s.queue = s.queue[:k]
+	clear(s.queue[n:])
+	s.queue = s.queue[:n]
+	if n == 0 && cap(s.queue) > 4*s.srv.opts.MaxInflight+64 {
+		s.queue = nil // do not keep a burst's worth of memory
 	}
 	return batch
 }
@@ -252,7 +270,7 @@ func (s *session) attach(c *conn, buf []byte) []byte {
 	s.conn = c
 	s.awaySince = time.Time{}
 	s.writing = true // hold the writer until the CONNACK is out
-	s.ctrl = s.ctrl[:0]
+	s.dropCtrlLocked()
 	for i := range s.inflight {
 		f := &s.inflight[i]
 		if f.rel {
@@ -264,12 +282,27 @@ func (s *session) attach(c *conn, buf []byte) []byte {
 	return buf
 }
 
+// dropCtrlLocked forgets queued control packets (they were for a
+// connection that is gone).
+func (s *session) dropCtrlLocked() {
+	n := 0
+	for _, o := range s.queue {
+		if o.m != nil {
+			s.queue[n] = o
+			n++
+		}
+	}
+	clear(s.queue[n:])
+	s.queue = s.queue[:n]
+	s.ctrl = s.ctrl[:0]
+}
+
 // attached releases the writer after the CONNACK has been written.
 func (s *session) attached(c *conn) {
 	s.mu.Lock()
 	if s.conn == c {
 		s.writing = false
-		if len(s.queue) > 0 || len(s.ctrl) > 0 {
+		if len(s.queue) > 0 {
 			s.kickLocked()
 		}
 	}
@@ -285,18 +318,19 @@ func (s *session) detach(c *conn) {
 		return
 	}
 	s.conn = nil
-	s.ctrl = nil
 	s.awaySince = time.Now()
 	// Queued QoS 0 messages are not kept for an absent client.
 	n := 0
 	for _, o := range s.queue {
-		if o.qos > mqtt.AtMostOnce {
+		if o.m != nil && o.qos > mqtt.AtMostOnce {
 			s.queue[n] = o
 			n++
 		}
 	}
 	clear(s.queue[n:])
 	s.queue = s.queue[:n]
+	s.nmsgs = n
+	s.ctrl = nil
 	clean := s.clean
 	if !clean && s.srv.opts.SessionExpiry > 0 && !s.gone {
 		s.expiry = time.AfterFunc(s.srv.opts.SessionExpiry, s.expire)
@@ -331,7 +365,7 @@ func (s *session) destroy() {
 		s.expiry.Stop()
 		s.expiry = nil
 	}
-	s.queue, s.inflight, s.ctrl = nil, nil, nil
+	s.queue, s.inflight, s.ctrl, s.nmsgs = nil, nil, nil, 0
 	s.mu.Unlock()
 	_ = s.ec.Close()
 }
