@@ -18,6 +18,8 @@
 #   PACED_SHAPES="1-1 1-10 10-10" RATES="5000 20000" PACED_SIZES=64 PACED_TRANSPORTS=tcp
 #   KEYED=1        also run Herald with Emitter keyed topics (compared with mosquitto's plain runs)
 #   OUT=bench/results/mqtt.md   RAW=<OUT without .md>.jsonl (one JSON line per run)
+#   RAW_APPEND=1   add to RAW instead of starting it afresh, and summarise all of it: run the
+#                  matrix in parts (e.g. one transport and QoS at a time) on a shared machine
 #   HERALD_BIN=... use this broker binary instead of building ./examples/broker
 #   HERALD_ARGS="..." extra broker flags; MOSQUITTO_CONF_EXTRA="..." extra mosquitto.conf lines
 #   MOSQUITTO_NODELAY=1  set_tcp_nodelay true (default): without it mosquitto's Nagle delays
@@ -148,7 +150,7 @@ url() { # url BROKER TRANSPORT
 pid_of() { if [ "$1" = herald ]; then echo "$h_pid"; else echo "$mq_pid"; fi; }
 
 mkdir -p "$(dirname "$OUT")"
-: >"$RAW"
+[ "${RAW_APPEND:-0}" = 1 ] || : >"$RAW"
 failures=0
 one() { # one BROKER TRANSPORT mqttload-args...
   local b=$1 tr=$2; shift 2
@@ -189,7 +191,11 @@ done
   echo "Each figure is the median of $ROUNDS round(s) of $DURATION measured after $WARMUP of warmup; brokers alternate within each round."
   echo "Load generator: \`mqttload\` (raw-socket MQTT 3.1.1 client in this directory, window 1000 messages per publisher);"
   echo "broker CPU is utime+stime from /proc/<pid>/stat (10 ms ticks) over the measured window, divided by deliveries."
-  echo "Settings: SHAPES='$SHAPES' QOS='$QOS' SIZES='$SIZES' TRANSPORTS='$TRANSPORTS' PACED_SHAPES='$PACED_SHAPES' RATES='$RATES' KEYED=$KEYED."
+  if [ "${RAW_APPEND:-0}" = 1 ]; then
+    echo "Runs accumulated over several invocations (RAW_APPEND=1); the last one: SHAPES='$SHAPES' QOS='$QOS' SIZES='$SIZES' TRANSPORTS='$TRANSPORTS' PACED_SHAPES='$PACED_SHAPES' RATES='$RATES'."
+  else
+    echo "Settings: SHAPES='$SHAPES' QOS='$QOS' SIZES='$SIZES' TRANSPORTS='$TRANSPORTS' PACED_SHAPES='$PACED_SHAPES' RATES='$RATES' KEYED=$KEYED."
+  fi
   echo "Shapes: 1-N is one publisher and N subscribers on one topic; 10-10 is ten publisher/subscriber pairs on ten topics."
   echo "The machine is shared: other jobs compete for its CPUs, so absolute figures move between runs; compare within a row."
   echo
