@@ -3,17 +3,17 @@
 // over TCP and WebSocket (and TLS when given a certificate).
 //
 //	go run ./examples/broker
-//	go run ./examples/broker -listen 127.0.0.1:1883 -matcher mqtt -plain-topics
+//	go run ./examples/broker -listen 127.0.0.1:1883 -matcher mqtt -plain
 //	go run ./examples/broker -tls-listen :8443 -tls-cert cert.pem -tls-key key.pem
 //
 // On first start it creates a license and a master (secret) key and keeps
-// them in the data folder (files license and secret, mode 0600); it prints
+// them in the data folder (files license and master.secret, mode 0600); it prints
 // where the secret is, never the secret itself. -license (or HERALD_LICENSE)
 // uses an existing Emitter license instead, so that master and channel keys
 // minted for it by Emitter keep working.
 //
 // Every flag can also be set with an environment variable: -listen is
-// HERALD_LISTEN, -plain-topics is HERALD_PLAIN_TOPICS, and so on (upper case,
+// HERALD_LISTEN, -plain is HERALD_PLAIN, and so on (upper case,
 // '-' as '_'). A flag on the command line wins over the environment.
 //
 // SIGINT or SIGTERM stops it: it stops accepting, disconnects clients, saves
@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,7 +61,7 @@ type config struct {
 	plainTopics                        bool
 	maxConns, maxPacket, maxQueued     int
 	sessionExpiry, shutdownTimeout     time.Duration
-	logLevel                           string
+	logLevel, cpuprofile               string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -75,13 +76,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.storeKind, "store", "bbolt", "message store: bbolt (durable, in the data folder) or memory")
 	fs.StringVar(&c.matcher, "matcher", "emitter", "matching: emitter (a/ receives a/b/) or mqtt")
 	fs.StringVar(&c.license, "license", "", "Emitter license to use instead of the data folder's (prefer HERALD_LICENSE)")
-	fs.BoolVar(&c.plainTopics, "plain-topics", false, "allow plain MQTT topics without a channel key")
+	fs.BoolVar(&c.plainTopics, "plain", false, "allow plain MQTT topics without a channel key")
 	fs.IntVar(&c.maxConns, "max-conns", transport.DefaultMaxConnections, "maximum open connections")
 	fs.IntVar(&c.maxPacket, "max-packet", transport.DefaultMaxPacketSize, "maximum MQTT packet size in bytes")
 	fs.IntVar(&c.maxQueued, "max-queued", transport.DefaultMaxQueued, "maximum messages queued per client")
 	fs.DurationVar(&c.sessionExpiry, "session-expiry", transport.DefaultSessionExpiry, "how long a persistent session outlives its client")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on a clean shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write the broker's CPU profile to `file` (for benchmarks)")
 	// Environment first, so that the command line wins.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -119,6 +121,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
+	}
+	if c.cpuprofile != "" {
+		f, err := os.Create(c.cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	license, secretPath, err := loadLicense(c, log)
 	if err != nil {
@@ -228,7 +244,7 @@ func serveTLS(srv *transport.Server, ln net.Listener, certFile, keyFile string) 
 // with a master key. Both files are written with mode 0600.
 func loadLicense(c *config, log *slog.Logger) (string, string, error) {
 	licensePath := filepath.Join(c.data, "license")
-	secretPath := filepath.Join(c.data, "secret")
+	secretPath := filepath.Join(c.data, "master.secret")
 	lic := strings.TrimSpace(c.license)
 	if lic == "" {
 		b, err := os.ReadFile(licensePath)

@@ -59,8 +59,8 @@ func TestBrokerFirstStartAndRestart(t *testing.T) {
 	env := map[string]string{"HERALD_DATA": data}
 	addr, stop, out, logs := startRun(t, args, env)
 
-	secretPath := filepath.Join(data, "secret")
-	for _, f := range []string{"license", "secret"} {
+	secretPath := filepath.Join(data, "master.secret")
+	for _, f := range []string{"license", "master.secret"} {
 		st, err := os.Stat(filepath.Join(data, f))
 		require.NoError(t, err)
 		require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
@@ -113,11 +113,11 @@ func TestBrokerFirstStartAndRestart(t *testing.T) {
 
 func TestBrokerFlags(t *testing.T) {
 	_, err := parseFlags([]string{"-matcher", "mqtt"}, func(k string) string {
-		return map[string]string{"HERALD_PLAIN_TOPICS": "true", "HERALD_MATCHER": "emitter", "HERALD_MAX_CONNS": "7"}[k]
+		return map[string]string{"HERALD_PLAIN": "true", "HERALD_MATCHER": "emitter", "HERALD_MAX_CONNS": "7"}[k]
 	}, &bytes.Buffer{})
 	require.NoError(t, err)
 	c, _ := parseFlags([]string{"-matcher", "mqtt"}, func(k string) string {
-		return map[string]string{"HERALD_PLAIN_TOPICS": "true", "HERALD_MATCHER": "emitter", "HERALD_MAX_CONNS": "7"}[k]
+		return map[string]string{"HERALD_PLAIN": "true", "HERALD_MATCHER": "emitter", "HERALD_MAX_CONNS": "7"}[k]
 	}, &bytes.Buffer{})
 	require.Equal(t, "mqtt", c.matcher) // the command line wins
 	require.True(t, c.plainTopics)
