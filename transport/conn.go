@@ -158,8 +158,15 @@ func (c *conn) connect(p *mqtt.Packet) bool {
 		old.mu.Lock()
 		oldConn = old.conn
 		if p.CleanSession || old.clean {
-			discard = old
 			sess = nil
+			delete(s.sessions, id)
+			if oldConn != nil {
+				// The old connection ends the session once it has
+				// published its will through it.
+				old.discarded = true
+			} else {
+				discard = old
+			}
 		} else {
 			present = true
 		}
@@ -188,6 +195,9 @@ func (c *conn) connect(p *mqtt.Packet) bool {
 	buf = sess.attach(c, buf)
 	ok := c.writeNow(buf)
 	sess.attached(c)
+	if !ok {
+		c.end()
+	}
 	return ok
 }
 
@@ -544,7 +554,8 @@ func (c *conn) subscribeOne(ctx context.Context, filter string, qos mqtt.QoS, id
 
 // emitterWildcards rewrites "#" to "#/" and then "//" to "/", as Emitter
 // does on SUBSCRIBE, so that "KEY/a/#" (what MQTT clients allow) means
-// "KEY/a/#/".
+// "KEY/a/#/". Unlike Emitter, UNSUBSCRIBE gets the same rewrite, so that the
+// filter a client subscribed with also unsubscribes.
 func emitterWildcards(s string) string {
 	if !strings.Contains(s, "#") {
 		return s
@@ -559,7 +570,7 @@ func (c *conn) unsubscribe(ctx context.Context, p *mqtt.Packet) bool {
 			c.sess.unsubscribe(f)
 			continue
 		}
-		t, err := security.ParseTopic(f)
+		t, err := security.ParseTopic(emitterWildcards(f))
 		if err == nil {
 			err = c.sess.ec.Unsubscribe(ctx, t.Path, engine.WithKey(t.Key))
 		}

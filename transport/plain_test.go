@@ -97,3 +97,26 @@ func TestEmitterUnsubscribe(t *testing.T) {
 	require.Contains(t, string(p.Payload), `"req":3,"status":401`)
 	require.Equal(t, uint16(3), c.expect(mqtt.Unsuback).ID)
 }
+
+// TestWillOnTakeover: a connection taken over by a new one with the same
+// client id (here a clean session replacing it) did not DISCONNECT, so its
+// will is published.
+func TestWillOnTakeover(t *testing.T) {
+	b := plainBroker(t, transport.Options{})
+	watcher := dialRaw(t, b.addr)
+	watcher.connect("watcher", 0)
+	watcher.send(mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{{Filter: "wills/#"}}})
+	watcher.expect(mqtt.Suback)
+
+	first := dialRaw(t, b.addr)
+	first.send(mqtt.Packet{Type: mqtt.Connect, ClientID: "dup", Will: true, WillTopic: "wills/dup", WillPayload: []byte("gone")})
+	first.expect(mqtt.Connack)
+	second := dialRaw(t, b.addr)
+	second.send(mqtt.Packet{Type: mqtt.Connect, ClientID: "dup", CleanSession: true})
+	require.False(t, second.expect(mqtt.Connack).SessionPresent)
+	first.closed()
+	p := watcher.expect(mqtt.Publish)
+	require.Equal(t, "wills/dup", string(p.Topic))
+	require.Equal(t, "gone", string(p.Payload))
+	require.Eventually(t, func() bool { return b.srv.Stats().Sessions == 2 }, 5*time.Second, time.Millisecond)
+}

@@ -72,20 +72,21 @@ type session struct {
 	subMu sync.Mutex // guards subs; never held while mu is wanted by a handler call
 	subs  map[string]*subEntry
 
-	mu       sync.Mutex
-	conn     *conn // attached connection, nil while the client is away
-	writing  bool  // a writer goroutine is running (or attach is writing)
-	queue    []outMsg
-	nmsgs    int    // messages (not control runs) in queue
-	ctrl     []byte // encoded control packets for the attached connection
-	inflight []inflight
-	nextID   uint16
-	inQoS2   map[uint16]*pendingPub // QoS 2 publishes received, PUBREL not yet
-	recent   [8]engine.ID           // recently queued live messages: one copy per client
-	recentN  int
-	expiry   *time.Timer
-	gone     bool // destroyed
-	loading  bool // being restored from the session file: no retained replay
+	mu        sync.Mutex
+	conn      *conn // attached connection, nil while the client is away
+	writing   bool  // a writer goroutine is running (or attach is writing)
+	queue     []outMsg
+	nmsgs     int    // messages (not control runs) in queue
+	ctrl      []byte // encoded control packets for the attached connection
+	inflight  []inflight
+	nextID    uint16
+	inQoS2    map[uint16]*pendingPub // QoS 2 publishes received, PUBREL not yet
+	recent    [8]engine.ID           // recently queued live messages: one copy per client
+	recentN   int
+	expiry    *time.Timer
+	gone      bool // destroyed
+	discarded bool // replaced by a clean session: destroyed when its connection ends
+	loading   bool // being restored from the session file: no retained replay
 
 	awaySince time.Time // when the client went away; zero while connected
 }
@@ -331,7 +332,7 @@ func (s *session) detach(c *conn) {
 	s.queue = s.queue[:n]
 	s.nmsgs = n
 	s.ctrl = nil
-	clean := s.clean
+	clean := s.clean || s.discarded
 	if !clean && s.srv.opts.SessionExpiry > 0 && !s.gone {
 		s.expiry = time.AfterFunc(s.srv.opts.SessionExpiry, s.expire)
 	}
