@@ -3,7 +3,7 @@ package transport_test
 import (
 	"io"
 	"net"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/heraldmq/herald/engine"
@@ -68,4 +68,3 @@ func FuzzServer(f *testing.F) {
 		c.nc.Close()
 	})
 }
-
