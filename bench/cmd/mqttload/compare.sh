@@ -68,11 +68,15 @@ trap 'exit 130' INT TERM
 
 log() { printf 'compare.sh: %s\n' "$*" >&2; }
 
-# free_port prints a loopback port nothing listens on (nothing answers a connect).
+# free_port prints a loopback port on which nothing accepts connections, below
+# the kernel's ephemeral range: a port that an outgoing connection holds as its
+# local port (many do during a benchmark) answers no connect but cannot be bound.
+eph_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$eph_low" -gt 12000 ] 2>/dev/null || eph_low=32768
 free_port() {
   local p
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (eph_low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   echo "compare.sh: no free port" >&2; exit 1
