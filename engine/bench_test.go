@@ -115,3 +115,33 @@ func BenchmarkPublishInline(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPublishPayload compares copying the payload (the default) with
+// NoCopy for one subscriber, end to end.
+func BenchmarkPublishPayload(b *testing.B) {
+	for _, size := range []int{64, 1024, 16384} {
+		for _, mode := range []string{"copy", "nocopy"} {
+			b.Run(fmt.Sprintf("%s/size=%d", mode, size), func(b *testing.B) {
+				e, _ := engine.New(engine.Options{SlowTimeout: time.Minute})
+				defer e.Close()
+				c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+				wait := benchSubscribers(b, c, "bench/room/", 1)
+				payload := make([]byte, size)
+				var opts []engine.Option
+				if mode == "nocopy" {
+					opts = append(opts, engine.NoCopy())
+				}
+				ctx := context.Background()
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := c.Publish(ctx, "bench/room/", payload, opts...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				wait(int64(b.N))
+			})
+		}
+	}
+}

@@ -73,7 +73,8 @@ func (c *Conn) usable() error {
 // Publish sends payload to every subscription matching channel. The channel
 // is an Emitter channel such as "a/b/c/", optionally followed by options as
 // in "a/b/c/?ttl=30&me=0"; options passed as arguments override those in the
-// string. Publish copies payload, so the caller may reuse it at once.
+// string. Publish copies payload, so the caller may reuse it at once (unless
+// the NoCopy option says otherwise).
 //
 // Delivery to in-process subscribers happens before Publish returns: the
 // message is in every matching subscription's queue (or an Inline handler
@@ -108,7 +109,12 @@ func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts
 	if err := e.authorize(c, opPublish, &ch, &co); err != nil {
 		return err
 	}
-	m := newMessage(payload)
+	var m *Message
+	if co.noCopy {
+		m = &Message{Payload: payload}
+	} else {
+		m = newMessage(payload)
+	}
 	m.ID = e.ids.next(e.opts.Clock())
 	m.Channel = ch.Path
 	if co.has&hasTTL != 0 {

@@ -674,3 +674,23 @@ func TestPayloadSizes(t *testing.T) {
 		require.Equal(t, n, cap(m.Payload), "the payload cannot be appended into the shared buffer")
 	}
 }
+
+func TestNoCopy(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, engine.Options{})
+	c := connect(t, e)
+	s, err := c.Subscribe(ctx, "nc/", nil)
+	require.NoError(t, err)
+	buf := []byte("owned by the engine now")
+	require.NoError(t, c.Publish(ctx, "nc/", buf, engine.NoCopy()))
+	m, err := s.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "owned by the engine now", m.String())
+	require.Same(t, &buf[0], &m.Payload[0], "NoCopy delivers the caller's buffer itself")
+
+	allocs := testing.AllocsPerRun(200, func() {
+		_ = c.Publish(ctx, "nc/", make([]byte, 8192), engine.NoCopy())
+		_, _ = s.Next(ctx)
+	})
+	require.LessOrEqual(t, allocs, 2.0, "the Message (and the caller's own buffer) only")
+}

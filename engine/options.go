@@ -195,6 +195,7 @@ const (
 	optQueue
 	optInline
 	optPlain
+	optNoCopy
 )
 
 // WithKey passes the channel key that authorises the call.
@@ -243,6 +244,12 @@ func Inline() Option { return Option{kind: optInline} }
 // adds. Plain topics are meant for transports serving MQTT clients.
 func PlainTopic() Option { return Option{kind: optPlain} }
 
+// NoCopy makes Publish hand payload itself to subscribers instead of a copy:
+// the engine and every subscriber may hold on to it, so the caller must not
+// modify it after Publish returns. It saves a copy and, for payloads over
+// 4 KiB, an allocation; use it for buffers made for this one message.
+func NoCopy() Option { return Option{kind: optNoCopy} }
+
 // callOptions is the decoded form of a call's options.
 type callOptions struct {
 	key         string
@@ -254,6 +261,7 @@ type callOptions struct {
 	overflow    Overflow
 	inline      bool
 	plain       bool
+	noCopy      bool
 	noLoad      bool // the key lacks l: no history, no retained messages (auth.go)
 }
 
@@ -292,6 +300,8 @@ func (c *callOptions) apply(opts []Option) {
 			c.inline = true
 		case optPlain:
 			c.plain = true
+		case optNoCopy:
+			c.noCopy = true
 		}
 	}
 }
