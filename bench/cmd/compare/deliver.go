@@ -142,9 +142,9 @@ type deliverImpl struct {
 }
 
 var deliverImpls = []deliverImpl{
-	{impl: impl{name: "herald", note: "engine.Conn.Subscribe with a handler: goroutine + bounded queue per subscription (WithQueue(1024, Block), SlowTimeout 1h)"},
+	{impl: impl{name: "herald", note: "engine.Conn.Subscribe with a handler: goroutine + bounded queue per subscription (WithQueue(1024, Block), SlowTimeout 1h); Publish with NoCopy (the buffer is handed over, as with cskr and a Go channel)"},
 		setup: func(sp deliverySpec, s *sink) (*instance, error) { return setupHerald(sp, s, false) }},
-	{impl: impl{name: "herald-inline", note: "engine.Inline(): handler runs on the publisher's goroutine"},
+	{impl: impl{name: "herald-inline", note: "engine.Inline(): handler runs on the publisher's goroutine; Publish with NoCopy"},
 		setup: func(sp deliverySpec, s *sink) (*instance, error) { return setupHerald(sp, s, true) }},
 	{impl: impl{name: "nats", ref: "herald", note: "embedded nats-server (DontListen, MaxPending 1 GiB) + nats.go InProcessServer; async Subscribe handler, pending limits off; one connection per publisher, subscribers share one"},
 		setup: setupNATS},
@@ -191,7 +191,7 @@ func setupHerald(sp deliverySpec, s *sink, inline bool) (*instance, error) {
 			_ = e.Close()
 			return nil, err
 		}
-		in.pubs = append(in.pubs, func(p []byte) error { return c.Publish(ctx, "bench/room/", p) })
+		in.pubs = append(in.pubs, func(p []byte) error { return c.Publish(ctx, "bench/room/", p, engine.NoCopy()) })
 	}
 	return in, nil
 }
