@@ -28,6 +28,7 @@ type conn struct {
 	info ClientInfo
 
 	keepAlive  time.Duration
+	pkts       uint      // packets read, for refreshDeadline
 	deadlineAt time.Time // when the read deadline was last pushed back
 	closed     atomic.Bool
 
@@ -214,8 +215,14 @@ func (c *conn) checkWill(w *will) bool {
 }
 
 // refreshDeadline pushes the read deadline back after a packet: 1.5 times
-// the keepalive (MQTT-3.1.2-24), updated at most every half second.
+// the keepalive (MQTT-3.1.2-24), updated at most every half second. In a
+// burst (bytes already buffered) the clock is read every 64th packet only.
 func (c *conn) refreshDeadline() {
+	if c.r.Buffered() > 0 {
+		if c.pkts++; c.pkts&63 != 0 {
+			return
+		}
+	}
 	now := time.Now()
 	if c.keepAlive == 0 {
 		if !c.deadlineAt.IsZero() || now.IsZero() {

@@ -171,6 +171,10 @@ func (s *session) kickLocked() {
 	go c.writeLoop(s)
 }
 
+// maxBatchBytes bounds the messages one write carries (a message larger
+// than that goes alone), so that write buffers stay small enough to reuse.
+const maxBatchBytes = 64 << 10
+
 // takeLocked moves what can be sent now into the writer's batch, in queue
 // order: every control run, and the messages up to the first QoS 1/2 one
 // that does not fit the in-flight window (packet ids assigned and in-flight
@@ -180,13 +184,16 @@ func (s *session) kickLocked() {
 func (s *session) takeLocked(batch []inflight) []inflight {
 	max := s.srv.opts.MaxInflight
 	blocked := false
-	n := 0 // items kept
+	size := 0 // bytes of the messages taken, roughly: one write stays near maxBatchBytes
+	n := 0    // items kept
 	for _, o := range s.queue {
 		switch {
 		case o.m == nil:
 			batch = append(batch, inflight{outMsg: o})
 			continue
 		case blocked:
+		case size >= maxBatchBytes:
+			blocked = true
 		case o.qos > mqtt.AtMostOnce && len(s.inflight) >= max:
 			blocked = true
 		case o.qos > mqtt.AtMostOnce:
@@ -194,10 +201,12 @@ func (s *session) takeLocked(batch []inflight) []inflight {
 			s.inflight = append(s.inflight, f)
 			batch = append(batch, f)
 			s.nmsgs--
+			size += len(o.m.Payload) + len(o.m.Channel) + 8
 			continue
 		default:
 			batch = append(batch, inflight{outMsg: o})
 			s.nmsgs--
+			size += len(o.m.Payload) + len(o.m.Channel) + 8
 			continue
 		}
 		s.queue[n] = o

@@ -266,7 +266,7 @@ func TestReaderStream(t *testing.T) {
 	wire, want := stream()
 	// Add packets bigger than the pooled read buffer, including ones larger
 	// than the largest pooled body class.
-	for _, n := range []int{4000, 5000, 70000, 1<<20 + 3} {
+	for _, n := range []int{4000, 5000, 20000, 70000, 1<<20 + 3} {
 		payload := bytes.Repeat([]byte{byte(n)}, n)
 		var err error
 		wire, err = mqtt.AppendPublish(wire, "big/", payload, 1, uint16(n), false, false)

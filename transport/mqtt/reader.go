@@ -7,10 +7,10 @@ import (
 )
 
 const (
-	smallBufSize = 128  // inline buffer used while a connection is idle
-	bigBufSize   = 4096 // pooled buffer used while bytes keep coming
-	minBodyClass = 13   // 8 KiB: smallest pooled body buffer for large packets
-	maxBodyClass = 20   // 1 MiB: largest pooled body buffer
+	smallBufSize = 128      // inline buffer used while a connection is idle
+	bigBufSize   = 16 << 10 // pooled buffer used while bytes keep coming
+	minBodyClass = 13       // 8 KiB: smallest pooled body buffer for large packets
+	maxBodyClass = 20       // 1 MiB: largest pooled body buffer
 )
 
 var bigPool = sync.Pool{New: func() any { return new([bigBufSize]byte) }}

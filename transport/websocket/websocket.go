@@ -218,10 +218,7 @@ func (c *Conn) parse(b []byte) (int, error) {
 			k = int(c.remaining)
 		}
 		seg := b[i : i+k]
-		for j := range seg {
-			seg[j] ^= c.mask[c.maskPos&3]
-			c.maskPos++
-		}
+		c.maskPos = unmask(seg, c.mask, c.maskPos)
 		if c.opcode >= 8 {
 			c.ctrl = append(c.ctrl, seg...)
 		} else {
@@ -236,6 +233,25 @@ func (c *Conn) parse(b []byte) (int, error) {
 		}
 	}
 	return out, nil
+}
+
+// unmask XORs b with the mask starting at mask position pos, eight bytes at
+// a time, and returns the position after b.
+func unmask(b []byte, mask [4]byte, pos int) int {
+	var rot [4]byte
+	for i := range rot {
+		rot[i] = mask[(pos+i)&3]
+	}
+	m32 := binary.LittleEndian.Uint32(rot[:])
+	m64 := uint64(m32) | uint64(m32)<<32
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], binary.LittleEndian.Uint64(b[i:])^m64)
+	}
+	for ; i < len(b); i++ {
+		b[i] ^= rot[i&3]
+	}
+	return pos + len(b)
 }
 
 // headerSize returns the size of the frame header that starts with h, once
