@@ -5,7 +5,8 @@
 //
 // A Store saves Messages and answers Queries. Two implementations are in this
 // package: Memory (B-trees in memory, github.com/tidwall/btree) and Bolt (one
-// durable go.etcd.io/bbolt file). Both pass the conformance suite in
+// durable go.etcd.io/bbolt file, laid out as a log in write order with an
+// index in memory; see Bolt). Both pass the conformance suite in
 // store/storetest, which any other implementation can run too.
 //
 //	st, err := store.OpenBolt("history.db", store.Options{})
@@ -33,8 +34,15 @@
 //
 // A message with a non-zero Expires is never returned once that time has
 // passed. A background sweeper (every Options.SweepInterval) removes expired
-// messages in bounded batches using an expiry index kept in slots of about one
-// second, so it never stalls writers for long; it stops on Close.
+// messages in bounded batches, so it never stalls writers for long; it stops
+// on Close. Bolt keeps its history in buckets by expiry slot (about one
+// second) and removes a slot as a whole once all of it has expired.
+//
+// # Bans
+//
+// Bolt and Memory also keep a list of banned keys (SaveBan, LoadBans): they
+// implement the engine's BanStore, so an engine whose store is a Bolt keeps
+// its key bans across restarts.
 //
 // # Retained messages
 //

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -120,43 +122,64 @@ func FuzzQuery(f *testing.F) {
 	})
 }
 
-// FuzzBoltRecords writes arbitrary keys and values into a Bolt file's buckets
-// and runs every read path over them: corrupt records give ErrCorrupt (or are
-// skipped), never a panic.
+// FuzzBoltRecords writes an arbitrary record into a Bolt file (into a log
+// slot, the log bucket itself, the retained bucket or the retained expiry
+// index), reopens it (so the index is rebuilt from the record) and runs every
+// read and write path over it: corrupt records give ErrCorrupt or are
+// skipped, never a panic.
 func FuzzBoltRecords(f *testing.F) {
-	f.Add([]byte("a/\x000123456789abcdef"), []byte("\x01\x00\x00\x00\x00\x00\x00\x00\x00payload"), byte(0))
-	f.Add([]byte("a/"), []byte("\x01"), byte(1))
-	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("x"), byte(2))
-	f.Add([]byte("a/\x00"), []byte{}, byte(0))
+	never := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	f.Add([]byte("0123456789abcdefa/"), []byte("\x01\x00\x00\x00\x00\x00\x00\x00\x00payload"), never, byte(0))
+	f.Add([]byte("0123456789abcdefa/"), []byte("\x01\x00\x00\x00\x00\x00\x00\x00\x00payload"), []byte{0}, byte(0))
+	f.Add([]byte("0123456789abcdef+/"), []byte("\x01\x00\x00\x00\x00\x00\x00\x00\x00"), never, byte(0))
+	f.Add([]byte("0123456789abcdefa/"), []byte("\x01\x7f\x00\x00\x00\x00\x00\x00\x00"), never, byte(0))
+	f.Add([]byte("a/"), []byte("\x01"), never, byte(1))
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("x"), never, byte(2))
+	f.Add([]byte("a/\x00"), []byte{}, never, byte(3))
 	dir := f.TempDir()
 	n := 0
-	f.Fuzz(func(t *testing.T, key, val []byte, bucket byte) {
-		if len(key) == 0 || len(key) > 1000 {
+	f.Fuzz(func(t *testing.T, key, val, slot []byte, bucket byte) {
+		if len(key) == 0 || len(key) > 1000 || len(slot) > 16 {
 			return
 		}
 		n++
-		b, err := OpenBolt(dir+"/"+time.Now().Format("150405.000000000")+string(rune('a'+n%26)), Options{SweepInterval: -1})
+		path := fmt.Sprintf("%s/%d.db", dir, n)
+		defer os.Remove(path)
+		b, err := OpenBolt(path, Options{SweepInterval: -1, NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer b.Close()
 		err = b.db.Update(func(tx *bbolt.Tx) error {
-			switch bucket % 3 {
+			switch bucket % 4 {
 			case 0:
-				return tx.Bucket(bucketMsgs).Put(key, val)
+				sb, err := tx.Bucket(bucketLog).CreateBucketIfNotExists(slot)
+				if err != nil {
+					return err
+				}
+				return sb.Put(key, val)
 			case 1:
 				return tx.Bucket(bucketRetained).Put(key, val)
-			default:
+			case 2:
 				sb, err := tx.Bucket(bucketExpiry).CreateBucketIfNotExists(key)
 				if err != nil {
-					return nil
+					return err
 				}
-				return sb.Put(val, []byte{0, 0, 0, 0, 0, 0, 0, 0, 1})
+				return sb.Put(val, []byte{1, 0, 0, 0, 0, 0, 0, 0, 1})
+			default:
+				return tx.Bucket(bucketLog).Put(key, val)
 			}
 		})
+		if cerr := b.Close(); cerr != nil {
+			t.Fatal(cerr)
+		}
 		if err != nil {
 			return
 		}
+		b, err = OpenBolt(path, Options{SweepInterval: -1, NoSync: true})
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		defer b.Close()
 		ctx := t.Context()
 		for _, f := range []string{"#/", "a/"} {
 			_, _ = b.Query(ctx, Query{Filter: f})
@@ -164,6 +187,11 @@ func FuzzBoltRecords(f *testing.F) {
 			_ = b.Retained(ctx, f, ModeEmitter, func(Message) error { return nil })
 		}
 		_, _ = b.Sweep(ctx)
-		_, _ = b.Delete(ctx, "a/")
+		if err := b.Store(ctx, Message{ID: NewID(1, 1), Channel: "a/", Payload: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Delete(ctx, "a/"); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

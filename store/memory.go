@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -24,6 +25,7 @@ type Memory struct {
 	chans    *btree.Map[string, *memChan] // channel -> history
 	retained *btree.Map[string, memMsg]   // channel -> retained message
 	expiry   *btree.BTreeG[expEntry]      // expiry index
+	bans     map[string]struct{}          // see SaveBan
 
 	closeOnce sync.Once
 	sweeper   *sweeper
@@ -182,7 +184,7 @@ func (m *Memory) scan(p *plan, col *collector, ch string, c *memChan) {
 		if mm.expires != 0 && mm.expires <= p.now {
 			return true
 		}
-		x := cand{id: mm.id, ch: ch, payload: mm.payload, expires: mm.expires}
+		x := cand{id: mm.id, ch: ch, payload: mm.payload, plen: len(mm.payload), expires: mm.expires}
 		if !col.wants(&x) {
 			return false
 		}
@@ -362,5 +364,45 @@ func (m *Memory) Close() error {
 		m.chans, m.retained, m.expiry = nil, nil, nil
 		m.mu.Unlock()
 	})
+	return nil
+}
+
+// LoadBans returns the keys recorded as banned by SaveBan, in byte order.
+// Memory keeps them until Close only; it implements the engine's BanStore.
+func (m *Memory) LoadBans(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	keys := make([]string, 0, len(m.bans))
+	for k := range m.bans {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// SaveBan records that key is banned (banned true) or no longer banned.
+func (m *Memory) SaveBan(ctx context.Context, key string, banned bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if banned {
+		if m.bans == nil {
+			m.bans = make(map[string]struct{})
+		}
+		m.bans[key] = struct{}{}
+	} else {
+		delete(m.bans, key)
+	}
 	return nil
 }

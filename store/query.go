@@ -115,9 +115,14 @@ type cand struct {
 	id      ID
 	ch      string // the channel, or "" when chb is set
 	chb     []byte
-	payload []byte
+	payload []byte // may be nil when only plen is known (Bolt reads it later)
+	plen    int    // len(payload)
 	expires int64
+	cpos    uint64 // Bolt: where the payload is in the cache (see ring)
 }
+
+// size is what x counts for in the byte cap (see Message.Size).
+func (x *cand) size() int { return len(x.id) + x.plen + len(x.ch) + len(x.chb) }
 
 // collector keeps the best p.n candidates. While they all come from one
 // channel they arrive best first and are simply appended; once a second
@@ -190,7 +195,7 @@ func (c *collector) wants(x *cand) bool {
 
 // add inserts x, evicting the worst candidate when full. Call only after wants.
 func (c *collector) add(x cand) {
-	c.chanBytes += len(x.id) + len(x.payload) + len(x.ch) + len(x.chb)
+	c.chanBytes += x.size()
 	if !c.heap {
 		c.items = append(c.items, x)
 		return
@@ -231,9 +236,9 @@ func (c *collector) down(i int) {
 	}
 }
 
-// result sorts the candidates oldest to newest, applies the byte cap and
-// copies them out. All payloads share one allocation.
-func (c *collector) result() []Message {
+// selected sorts the candidates oldest to newest and applies the byte cap.
+// The slice it returns is the collector's own.
+func (c *collector) selected() []cand {
 	h := c.items
 	if len(h) == 0 {
 		return nil
@@ -244,26 +249,33 @@ func (c *collector) result() []Message {
 	case c.p.newest:
 		slices.Reverse(h) // best (newest) first -> oldest first
 	}
-	size := func(x *cand) int { return len(x.id) + len(x.payload) + max(len(x.ch), len(x.chb)) }
 	total, n := 0, 0
 	if c.p.newest {
 		for i := len(h) - 1; i >= 0; i-- {
-			s := size(&h[i])
+			s := h[i].size()
 			if n > 0 && total+s > c.p.maxBytes {
 				break
 			}
 			total, n = total+s, n+1
 		}
-		h = h[len(h)-n:]
-	} else {
-		for i := range h {
-			s := size(&h[i])
-			if n > 0 && total+s > c.p.maxBytes {
-				break
-			}
-			total, n = total+s, n+1
+		return h[len(h)-n:]
+	}
+	for i := range h {
+		s := h[i].size()
+		if n > 0 && total+s > c.p.maxBytes {
+			break
 		}
-		h = h[:n]
+		total, n = total+s, n+1
+	}
+	return h[:n]
+}
+
+// result returns the selected candidates as messages. All payloads share
+// one allocation.
+func (c *collector) result() []Message {
+	h := c.selected()
+	if len(h) == 0 {
+		return nil
 	}
 	arena := 0
 	for i := range h {

@@ -213,6 +213,7 @@ const (
 	DefaultMaxResults       = 1000
 	DefaultSweepInterval    = time.Second
 	DefaultSweepBatch       = 50_000
+	DefaultCacheBytes       = 64 << 20
 )
 
 // MaxChannelLen is the maximum length of a channel or filter in bytes.
@@ -240,6 +241,13 @@ type Options struct {
 	// 2.5 µs, 50,000 = 1.9 µs per message over 1k channels) but holds the
 	// write lock longer (about 50-100 ms for 50,000 on a 2-core machine).
 	SweepBatch int
+	// CacheBytes (Bolt only) is the size of the in-memory cache of the
+	// newest history payloads: queries copy the payloads they find there
+	// instead of reading them from the file (history is laid out in write
+	// order, so the messages of one channel are spread over the file).
+	// Default 64 MiB, allocated as it fills; a negative value disables the
+	// cache. The cache starts empty when the file is opened.
+	CacheBytes int
 	// NoSync (Bolt only) skips fsync on commit. THIS IS UNSAFE: after an
 	// operating system crash or power loss, acknowledged messages may be lost
 	// and the file may be corrupt. A crash of the process alone loses nothing.
@@ -265,6 +273,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SweepBatch <= 0 {
 		o.SweepBatch = DefaultSweepBatch
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultCacheBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

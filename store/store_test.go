@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -34,4 +35,21 @@ func TestBoltNoSync(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	})
+}
+
+// TestBoltNoCache runs the suite with the payload cache off (every payload is
+// read from the file) and tiny (most are).
+func TestBoltNoCache(t *testing.T) {
+	for _, size := range []int{-1, 4096} {
+		t.Run(fmt.Sprint("cache=", size), func(t *testing.T) {
+			storetest.Run(t, func(t testing.TB) store.Store {
+				s, err := store.OpenBolt(filepath.Join(t.TempDir(), "h.db"), store.Options{CacheBytes: size})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			})
+		})
+	}
 }

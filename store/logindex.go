@@ -1,0 +1,337 @@
+package store
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/tidwall/btree"
+)
+
+// logIndex is Bolt's in-memory index of the history held in the log: for
+// every channel, the ID, expiry time and payload size of each of its
+// messages, in ID order. The log itself is keyed by ID, so it cannot find a
+// channel's messages; the index can, and a query reads from the log only the
+// messages it returns. The index is rebuilt from the log on open.
+//
+// Locking: mu guards every field. Mutations take mu for writing and are made
+// only by the holder of Bolt.wmu (the single writer of the log), which may
+// therefore read the index without mu. Queries take mu for reading.
+type logIndex struct {
+	mu    sync.RWMutex
+	chans map[string]*ichan
+	tree  *btree.Map[string, *ichan] // the same channels, in order, for prefix scans
+	slots map[uint64]int             // messages per log slot
+	n     int                        // messages
+	cache ring                       // the newest payloads
+}
+
+// ichan is the index of one channel.
+type ichan struct {
+	name string
+	ents []ient // sorted by id
+	// minSlot is at most the smallest log slot of ents (slotNever if none
+	// expires): trim skips the channel when it is above the trimmed slots.
+	minSlot uint64
+}
+
+// ient is one indexed message.
+type ient struct {
+	id      ID
+	expires int64
+	cpos    uint64 // 1 + position of the payload in the cache; 0: not cached
+	size    uint32 // payload length
+}
+
+// ring is a cache of the newest history payloads: a FIFO ring buffer of at
+// most max bytes, written by the committer. A payload stays readable until
+// max more bytes have been written after it. Positions are absolute (bytes
+// written since the start); the buffer grows up to max as needed.
+type ring struct {
+	buf []byte
+	max int
+	end uint64 // absolute position of the next byte written
+}
+
+// add copies p into the ring and returns 1 + its position, or 0 when p is
+// not cached (caching disabled, or p larger than an eighth of the ring).
+func (r *ring) add(p []byte) uint64 {
+	if r.max <= 0 || len(p) > r.max/8 {
+		return 0
+	}
+	pos := r.end
+	if len(p) == 0 {
+		return pos + 1
+	}
+	if need := pos + uint64(len(p)); need > uint64(len(r.buf)) && len(r.buf) < r.max {
+		// Still growing: the positions written so far are below len(buf).
+		n := min(max(2*len(r.buf), int(need), 1<<16), r.max)
+		r.buf = append(r.buf, make([]byte, n-len(r.buf))...)
+	}
+	off := int(pos % uint64(len(r.buf)))
+	if len(r.buf) < r.max && off+len(p) > len(r.buf) {
+		// Cannot happen: the buffer wraps only once it is full size.
+		return 0
+	}
+	n := copy(r.buf[off:], p)
+	copy(r.buf, p[n:])
+	r.end += uint64(len(p))
+	return pos + 1
+}
+
+// get copies the n bytes cached at 1-based position cpos into dst and
+// reports whether they were still there.
+func (r *ring) get(dst []byte, cpos uint64) bool {
+	if cpos == 0 {
+		return false
+	}
+	if len(dst) == 0 {
+		return true
+	}
+	pos := cpos - 1
+	if r.end-pos > uint64(len(r.buf)) {
+		return false // overwritten since
+	}
+	off := int(pos % uint64(len(r.buf)))
+	n := copy(dst, r.buf[off:])
+	copy(dst[n:], r.buf)
+	return true
+}
+
+// slotNever is the log slot of the messages that never expire.
+const slotNever = math.MaxUint64
+
+// logSlot returns the log slot (bucket) of a message that expires at expires.
+func logSlot(expires int64) uint64 {
+	if expires == 0 {
+		return slotNever
+	}
+	return uint64(expires) >> slotShift
+}
+
+func newLogIndex(cacheBytes int) *logIndex {
+	return &logIndex{
+		cache: ring{max: cacheBytes},
+		chans: make(map[string]*ichan),
+		tree:  btree.NewMap[string, *ichan](0),
+		slots: make(map[uint64]int),
+	}
+}
+
+func (c *ichan) search(id ID) (int, bool) {
+	return slices.BinarySearchFunc(c.ents, id, func(e ient, id ID) int { return e.id.Compare(id) })
+}
+
+// find returns the entry of (ch, id).
+func (ix *logIndex) find(ch string, id ID) (ient, bool) {
+	c := ix.chans[ch]
+	if c == nil {
+		return ient{}, false
+	}
+	if n := len(c.ents); n > 0 && c.ents[n-1].id == id {
+		return c.ents[n-1], true
+	}
+	i, ok := c.search(id)
+	if !ok {
+		return ient{}, false
+	}
+	return c.ents[i], true
+}
+
+// put adds or replaces the entry of (ch, e.id). The caller holds mu.
+func (ix *logIndex) put(ch string, e ient) {
+	c := ix.chans[ch]
+	if c == nil {
+		// ch may share the memory of a larger string of the caller's.
+		c = &ichan{name: strings.Clone(ch), minSlot: slotNever}
+		ix.chans[c.name] = c
+		ix.tree.Set(c.name, c)
+	}
+	s := logSlot(e.expires)
+	c.minSlot = min(c.minSlot, s)
+	ix.slots[s]++
+	if n := len(c.ents); n == 0 || c.ents[n-1].id.Compare(e.id) < 0 {
+		c.ents = append(c.ents, e) // the usual case: IDs grow with time
+		ix.n++
+		return
+	}
+	i, ok := c.search(e.id)
+	if ok {
+		ix.dropSlot(logSlot(c.ents[i].expires), 1)
+		c.ents[i] = e
+		return
+	}
+	c.ents = slices.Insert(c.ents, i, e)
+	ix.n++
+}
+
+func (ix *logIndex) dropSlot(s uint64, n int) {
+	if ix.slots[s] -= n; ix.slots[s] <= 0 {
+		delete(ix.slots, s)
+	}
+}
+
+// remove removes the entry of (ch, id). The caller holds mu.
+func (ix *logIndex) remove(ch string, id ID) {
+	c := ix.chans[ch]
+	if c == nil {
+		return
+	}
+	i, ok := c.search(id)
+	if !ok {
+		return
+	}
+	ix.dropSlot(logSlot(c.ents[i].expires), 1)
+	c.ents = slices.Delete(c.ents, i, i+1)
+	ix.n--
+	if len(c.ents) == 0 {
+		ix.dropChannel(c)
+	}
+}
+
+// removeChannel removes every entry of ch. The caller holds mu.
+func (ix *logIndex) removeChannel(ch string) {
+	c := ix.chans[ch]
+	if c == nil {
+		return
+	}
+	for _, e := range c.ents {
+		ix.dropSlot(logSlot(e.expires), 1)
+	}
+	ix.n -= len(c.ents)
+	ix.dropChannel(c)
+}
+
+func (ix *logIndex) dropChannel(c *ichan) {
+	delete(ix.chans, c.name)
+	ix.tree.Delete(c.name)
+}
+
+// trim removes the entries of the log slots up to maxSlot (the log dropped
+// them) and returns how many it removed. The caller holds mu.
+func (ix *logIndex) trim(maxSlot uint64) int {
+	removed := 0
+	var empty []*ichan
+	for _, c := range ix.chans {
+		if c.minSlot > maxSlot {
+			continue
+		}
+		// Messages of one channel usually expire in ID order: cut the front
+		// without moving anything, and filter the rest only if needed.
+		i := 0
+		for i < len(c.ents) && logSlot(c.ents[i].expires) <= maxSlot {
+			i++
+		}
+		n := len(c.ents)
+		c.ents = c.ents[i:]
+		c.ents = slices.DeleteFunc(c.ents, func(e ient) bool { return logSlot(e.expires) <= maxSlot })
+		removed += n - len(c.ents)
+		c.minSlot = slotNever
+		for _, e := range c.ents {
+			c.minSlot = min(c.minSlot, logSlot(e.expires))
+		}
+		if len(c.ents) == 0 {
+			empty = append(empty, c)
+		}
+	}
+	for _, c := range empty {
+		ix.dropChannel(c)
+	}
+	for s := range ix.slots {
+		if s <= maxSlot {
+			delete(ix.slots, s)
+		}
+	}
+	ix.n -= removed
+	return removed
+}
+
+// collect offers the plan's candidates to col. The caller holds mu for
+// reading.
+func (ix *logIndex) collect(p *plan, col *collector) {
+	if p.exact {
+		if c := ix.chans[p.filter]; c != nil {
+			c.scan(p, col)
+		}
+		return
+	}
+	ix.tree.Ascend(p.prefix, func(ch string, c *ichan) bool {
+		if !strings.HasPrefix(ch, p.prefix) {
+			return false
+		}
+		if p.matches(ch) {
+			c.scan(p, col)
+		}
+		return true
+	})
+}
+
+// scan offers the messages of c to col, best first.
+func (c *ichan) scan(p *plan, col *collector) {
+	col.startChannel()
+	ents := c.ents
+	if p.newest {
+		i := len(ents)
+		if p.hasHi {
+			i, _ = c.search(p.hi) // first entry not below hi
+		}
+		for i--; i >= 0; i-- {
+			e := &ents[i]
+			if p.hasLo && e.id.Compare(p.lo) < 0 {
+				return
+			}
+			if e.expires != 0 && e.expires <= p.now {
+				continue
+			}
+			x := cand{id: e.id, ch: c.name, plen: int(e.size), expires: e.expires, cpos: e.cpos}
+			if !col.wants(&x) {
+				return
+			}
+			col.add(x)
+		}
+		return
+	}
+	i := 0
+	if p.hasLo {
+		i, _ = c.search(p.lo)
+	}
+	for ; i < len(ents); i++ {
+		e := &ents[i]
+		if p.hasHi && e.id.Compare(p.hi) >= 0 {
+			return
+		}
+		if e.expires != 0 && e.expires <= p.now {
+			continue
+		}
+		x := cand{id: e.id, ch: c.name, plen: int(e.size), expires: e.expires, cpos: e.cpos}
+		if !col.wants(&x) {
+			return
+		}
+		col.add(x)
+	}
+}
+
+// fromCache returns the messages of sel, in order, with the payloads found
+// in the cache copied in; todo lists the indexes of the others, whose
+// Payload slices (of the right length, in the same allocation) are to be
+// filled from the log. The caller holds mu for reading.
+func (ix *logIndex) fromCache(sel []cand) (out []Message, todo []int) {
+	arena := 0
+	for i := range sel {
+		arena += sel[i].plen
+	}
+	buf := make([]byte, arena)
+	out = make([]Message, len(sel))
+	off := 0
+	for i := range sel {
+		x := &sel[i]
+		p := buf[off : off+x.plen : off+x.plen]
+		off += x.plen
+		out[i] = Message{ID: x.id, Channel: x.ch, Payload: p, Expires: x.expires}
+		if !ix.cache.get(p, x.cpos) {
+			todo = append(todo, i)
+		}
+	}
+	return out, todo
+}
