@@ -92,7 +92,7 @@ func (s *Server) saveSessions() error {
 			sv.Away = ss.awaySince
 		}
 		sv.NextID = ss.nextID
-		for _, o := range ss.queue {
+		for _, o := range ss.queue[ss.head:] {
 			sv.Queue = append(sv.Queue, saveMsg(o, 0, false))
 		}
 		for _, f := range ss.inflight {
@@ -170,6 +170,7 @@ func (s *Server) loadSessions() error {
 		ss.loading = false
 		for _, m := range sv.Queue {
 			ss.queue = append(ss.queue, loadMsg(m))
+			ss.nmsgs++
 		}
 		for _, m := range sv.Inflight {
 			ss.inflight = append(ss.inflight, inflight{outMsg: loadMsg(m), id: m.PacketID, rel: m.Rel})

@@ -73,10 +73,12 @@ type session struct {
 	subs  map[string]*subEntry
 
 	mu        sync.Mutex
-	conn      *conn // attached connection, nil while the client is away
-	writing   bool  // a writer goroutine is running (or attach is writing)
-	queue     []outMsg
-	nmsgs     int    // messages (not control runs) in queue
+	conn      *conn    // attached connection, nil while the client is away
+	writing   bool     // a writer goroutine is running (or attach is writing)
+	queue     []outMsg // queue[head:] is waiting
+	head      int
+	nmsgs     int    // messages (not control runs) waiting
+	nruns     int    // control runs waiting
 	ctrl      []byte // encoded control packets for the attached connection
 	inflight  []inflight
 	nextID    uint16
@@ -112,7 +114,7 @@ func (s *session) enqueue(o outMsg) {
 		// highest QoS wins if the first copy is still queued.
 		for i := range min(s.recentN, len(s.recent)) {
 			if s.recent[i] == o.m.ID {
-				for j := len(s.queue) - 1; j >= 0 && j >= len(s.queue)-64; j-- {
+				for j := len(s.queue) - 1; j >= s.head && j >= len(s.queue)-64; j-- {
 					if s.queue[j].m == o.m && s.queue[j].qos < o.qos {
 						s.queue[j].qos = o.qos
 					}
@@ -149,10 +151,11 @@ func (s *session) sendCtrl(c *conn, b []byte) bool {
 		c.nc.Close()
 		return false
 	}
-	if n := len(s.queue); n > 0 && s.queue[n-1].m == nil && int(s.queue[n-1].ctrl+s.queue[n-1].nctrl) == len(s.ctrl) {
+	if n := len(s.queue); n > s.head && s.queue[n-1].m == nil && int(s.queue[n-1].ctrl+s.queue[n-1].nctrl) == len(s.ctrl) {
 		s.queue[n-1].nctrl += int32(len(b)) // extend the last run
 	} else {
 		s.queue = append(s.queue, outMsg{ctrl: int32(len(s.ctrl)), nctrl: int32(len(b))})
+		s.nruns++
 	}
 	s.ctrl = append(s.ctrl, b...)
 	s.kickLocked()
@@ -183,41 +186,67 @@ const maxBatchBytes = 64 << 10
 // with the batch: the caller swaps s.ctrl out.
 func (s *session) takeLocked(batch []inflight) []inflight {
 	max := s.srv.opts.MaxInflight
-	blocked := false
-	size := 0 // bytes of the messages taken, roughly: one write stays near maxBatchBytes
-	n := 0    // items kept
-	for _, o := range s.queue {
-		switch {
-		case o.m == nil:
+	size := 0 // bytes of the messages taken, roughly
+	q := s.queue[s.head:]
+	i := 0
+	for ; i < len(q); i++ {
+		o := q[i]
+		if o.m == nil {
 			batch = append(batch, inflight{outMsg: o})
-			continue
-		case blocked:
-		case size >= maxBatchBytes:
-			blocked = true
-		case o.qos > mqtt.AtMostOnce && len(s.inflight) >= max:
-			blocked = true
-		case o.qos > mqtt.AtMostOnce:
-			f := inflight{outMsg: o, id: s.newIDLocked()}
-			s.inflight = append(s.inflight, f)
-			batch = append(batch, f)
-			s.nmsgs--
-			size += len(o.m.Payload) + len(o.m.Channel) + 8
-			continue
-		default:
-			batch = append(batch, inflight{outMsg: o})
-			s.nmsgs--
-			size += len(o.m.Payload) + len(o.m.Channel) + 8
+			s.nruns--
 			continue
 		}
-		s.queue[n] = o
-		n++
+		if size >= maxBatchBytes || (o.qos > mqtt.AtMostOnce && len(s.inflight) >= max) {
+			break
+		}
+		f := inflight{outMsg: o}
+		if o.qos > mqtt.AtMostOnce {
+			f.id = s.newIDLocked()
+			s.inflight = append(s.inflight, f)
+		}
+		batch = append(batch, f)
+		s.nmsgs--
+		size += len(o.m.Payload) + len(o.m.Channel) + 8
 	}
-	clear(s.queue[n:])
-	s.queue = s.queue[:n]
-	if n == 0 && cap(s.queue) > 4*s.srv.opts.MaxInflight+64 {
-		s.queue = nil // do not keep a burst's worth of memory
+	clear(q[:i])
+	s.head += i
+	if s.nruns > 0 {
+		// Control runs behind the first message that must wait: they go
+		// now, the messages keep their order.
+		rest := s.queue[s.head:]
+		n := 0
+		for _, o := range rest {
+			if o.m == nil {
+				batch = append(batch, inflight{outMsg: o})
+				continue
+			}
+			rest[n] = o
+			n++
+		}
+		clear(rest[n:])
+		s.queue = s.queue[:s.head+n]
+		s.nruns = 0
+	}
+	switch {
+	case s.head == len(s.queue):
+		s.queue, s.head = s.queue[:0], 0
+		if cap(s.queue) > 4*s.srv.opts.MaxInflight+64 {
+			s.queue = nil // do not keep a burst's worth of memory
+		}
+	case s.head > cap(s.queue)/2:
+		s.compactLocked()
 	}
 	return batch
+}
+
+// compactLocked moves the waiting items to the front of the queue.
+func (s *session) compactLocked() {
+	if s.head == 0 {
+		return
+	}
+	n := copy(s.queue, s.queue[s.head:])
+	clear(s.queue[n:])
+	s.queue, s.head = s.queue[:n], 0
 }
 
 // newIDLocked returns a packet id not in flight.
@@ -256,7 +285,7 @@ func (s *session) ack(t mqtt.Type, id uint16) {
 			copy(s.inflight[i:], s.inflight[i+1:])
 			s.inflight[len(s.inflight)-1] = inflight{}
 			s.inflight = s.inflight[:len(s.inflight)-1]
-			if len(s.queue) > 0 {
+			if len(s.queue) > s.head {
 				s.kickLocked()
 			}
 		case t == mqtt.Pubrec && f.qos == mqtt.ExactlyOnce:
@@ -295,6 +324,8 @@ func (s *session) attach(c *conn, buf []byte) []byte {
 // dropCtrlLocked forgets queued control packets (they were for a
 // connection that is gone).
 func (s *session) dropCtrlLocked() {
+	s.compactLocked()
+	s.nruns = 0
 	n := 0
 	for _, o := range s.queue {
 		if o.m != nil {
@@ -312,7 +343,7 @@ func (s *session) attached(c *conn) {
 	s.mu.Lock()
 	if s.conn == c {
 		s.writing = false
-		if len(s.queue) > 0 {
+		if len(s.queue) > s.head {
 			s.kickLocked()
 		}
 	}
@@ -330,6 +361,8 @@ func (s *session) detach(c *conn) {
 	s.conn = nil
 	s.awaySince = time.Now()
 	// Queued QoS 0 messages are not kept for an absent client.
+	s.compactLocked()
+	s.nruns = 0
 	n := 0
 	for _, o := range s.queue {
 		if o.m != nil && o.qos > mqtt.AtMostOnce {
@@ -375,7 +408,7 @@ func (s *session) destroy() {
 		s.expiry.Stop()
 		s.expiry = nil
 	}
-	s.queue, s.inflight, s.ctrl, s.nmsgs = nil, nil, nil, 0
+	s.queue, s.inflight, s.ctrl, s.nmsgs, s.head, s.nruns = nil, nil, nil, 0, 0, 0
 	s.mu.Unlock()
 	_ = s.ec.Close()
 }
