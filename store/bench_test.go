@@ -125,19 +125,44 @@ type queryFixture struct {
 
 // queryStore returns a store holding 1M 256-byte messages over 1k channels,
 // built once per process (the bbolt file lives in a temp dir per process).
-func queryStore(b *testing.B, bs benchStore) store.Store {
+// "bbolt" is the store that wrote the file (its payload cache holds the
+// newest 64 MiB), "bbolt-reopened" the same file reopened (OpenBolt fills the
+// cache) and "bbolt-nocache" the file reopened without a cache, so that every
+// payload is read from the file.
+func queryStore(b *testing.B, name string) store.Store {
 	queryFixMux.Lock()
 	defer queryFixMux.Unlock()
-	if f, ok := queryOnce.Load(bs.name); ok {
+	return queryStoreLocked(b, name)
+}
+
+func queryStoreLocked(b *testing.B, name string) store.Store {
+	if f, ok := queryOnce.Load(name); ok {
 		return f.(*queryFixture).s
 	}
+	path := filepath.Join(benchTemp(b), "query.db")
 	var s store.Store
-	switch bs.name {
+	switch name {
 	case "memory":
 		s = store.NewMemory(store.Options{SweepInterval: -1})
-	default:
+	case "bbolt-reopened", "bbolt-nocache":
+		queryFileLocked(b)
+		opts := store.Options{NoSync: true, SweepInterval: -1}
+		if name == "bbolt-nocache" {
+			opts.CacheBytes = -1
+		}
 		var err error
-		s, err = store.OpenBolt(filepath.Join(benchTemp(b), "query.db"), store.Options{NoSync: true, SweepInterval: -1})
+		s, err = store.OpenBolt(path, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		queryOnce.Store(name, &queryFixture{s: s})
+		return s
+	default:
+		if queryFileBuilt {
+			b.Fatal("the bbolt query fixture was closed")
+		}
+		var err error
+		s, err = store.OpenBolt(path, store.Options{NoSync: true, SweepInterval: -1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -154,18 +179,40 @@ func queryStore(b *testing.B, bs benchStore) store.Store {
 			batch = batch[:0]
 		}
 	}
-	queryOnce.Store(bs.name, &queryFixture{s: s})
+	queryOnce.Store(name, &queryFixture{s: s})
+	queryFileBuilt = queryFileBuilt || name == "bbolt"
 	return s
+}
+
+// queryFileBuilt reports that the bbolt query fixture's file is written.
+var queryFileBuilt bool
+
+// queryFileLocked writes the bbolt query fixture's file if needed and closes
+// every store that has it open (the caller holds queryFixMux).
+func queryFileLocked(b *testing.B) {
+	if !queryFileBuilt {
+		queryStoreLocked(b, "bbolt")
+	}
+	for _, name := range []string{"bbolt", "bbolt-reopened", "bbolt-nocache"} {
+		closeQueryStore(name)
+	}
+}
+
+// closeQueryStore closes a query fixture (the caller holds queryFixMux).
+func closeQueryStore(name string) {
+	if f, ok := queryOnce.LoadAndDelete(name); ok {
+		f.(*queryFixture).s.Close()
+	}
 }
 
 // BenchmarkQuery measures one query for the last N messages of one channel
 // in a store of 1M messages over 1k channels (Emitter mode, so the query is a
 // prefix query that happens to match one channel).
 func BenchmarkQuery(b *testing.B) {
-	for _, bs := range benchStores {
+	for _, name := range []string{"memory", "bbolt", "bbolt-reopened", "bbolt-nocache"} {
 		for _, last := range []int{1, 100, 1000} {
-			b.Run(fmt.Sprintf("%s/last=%d", bs.name, last), func(b *testing.B) {
-				s := queryStore(b, bs)
+			b.Run(fmt.Sprintf("%s/last=%d", name, last), func(b *testing.B) {
+				s := queryStore(b, name)
 				ctx := context.Background()
 				b.ReportAllocs()
 				i := int64(0)
@@ -181,13 +228,13 @@ func BenchmarkQuery(b *testing.B) {
 				}
 			})
 		}
-		if bs.name == "memory" {
+		if name == "memory" {
 			// Drop the 1M in-memory messages so that they do not weigh on
 			// the garbage collector during the bbolt runs.
 			runtime.GC()
-			if f, ok := queryOnce.LoadAndDelete(bs.name); ok {
-				f.(*queryFixture).s.Close()
-			}
+			queryFixMux.Lock()
+			closeQueryStore(name)
+			queryFixMux.Unlock()
 			runtime.GC()
 		}
 	}
@@ -238,10 +285,9 @@ func BenchmarkExpire(b *testing.B) {
 // messages over 1k channels: the index is rebuilt from the log. It reports
 // the heap the open store holds as MB-heap.
 func BenchmarkOpen(b *testing.B) {
-	queryStore(b, benchStores[1]) // builds the file if needed
-	if f, ok := queryOnce.LoadAndDelete("bbolt"); ok {
-		f.(*queryFixture).s.Close()
-	}
+	queryFixMux.Lock()
+	queryFileLocked(b)
+	queryFixMux.Unlock()
 	path := filepath.Join(benchTemp(b), "query.db")
 	opts := store.Options{SweepInterval: -1, NoSync: true}
 	heap := func() int64 {

@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -151,6 +153,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 			if bad := ix.load(tx); bad > 0 {
 				o.Logger.Error("store: skipped undecodable history records", "path", path, "records", bad)
 			}
+			ix.warm(tx)
 			return nil
 		})
 	}
@@ -259,6 +262,62 @@ func (ix *logIndex) load(tx *bbolt.Tx) (bad int) {
 		}
 	}
 	return bad
+}
+
+// warm fills the payload cache with the newest payloads of the log (by ID
+// time), as many as fit, so that queries after a restart are served from
+// memory as they were before it.
+func (ix *logIndex) warm(tx *bbolt.Tx) {
+	if ix.cache.max <= 0 || ix.n == 0 {
+		return
+	}
+	// The cutoff: the oldest ID time whose newer messages all fit.
+	type ts struct {
+		t    int64
+		size uint32
+	}
+	all := make([]ts, 0, ix.n)
+	for _, c := range ix.chans {
+		for _, e := range c.ents {
+			all = append(all, ts{e.id.UnixNano(), e.size})
+		}
+	}
+	slices.SortFunc(all, func(a, b ts) int { return cmp.Compare(b.t, a.t) })
+	budget, cutoff := ix.cache.max, int64(math.MaxInt64)
+	for _, x := range all {
+		if int(x.size) > ix.cache.max/8 {
+			continue // not cached anyway
+		}
+		if budget -= int(x.size); budget < 0 {
+			break
+		}
+		cutoff = x.t
+	}
+	all = nil
+	lb := tx.Bucket(bucketLog)
+	c := lb.Cursor()
+	for name, v := c.First(); name != nil; name, v = c.Next() {
+		if v != nil || len(name) != 8 {
+			continue
+		}
+		sc := lb.Bucket(name).Cursor()
+		// Keys start with the ID: the newest are at the end of each slot.
+		for k, v := sc.Last(); k != nil; k, v = sc.Prev() {
+			if len(k) <= 16 || len(v) < 9 {
+				continue
+			}
+			if ID(k[:16]).UnixNano() < cutoff {
+				break
+			}
+			ch := ix.chans[string(k[16:])]
+			if ch == nil {
+				continue
+			}
+			if i, ok := ch.search(ID(k[:16])); ok && ch.ents[i].size == uint32(len(v)-9) && ch.ents[i].cpos == 0 {
+				ch.ents[i].cpos = ix.cache.add(v[9:])
+			}
+		}
+	}
 }
 
 // request is one Store call waiting for the committer. Its buffers are
@@ -571,6 +630,7 @@ func (b *Bolt) Query(ctx context.Context, q Query) ([]Message, error) {
 			out, todo = b.ix.fromCache(sel)
 		}
 		b.ix.mu.RUnlock()
+		col.release()
 		if len(todo) == 0 {
 			return out, nil
 		}

@@ -259,6 +259,18 @@ func TestBoltReopen(t *testing.T) {
 			if b.ix.n != n {
 				t.Fatalf("index: %d messages before reopen, %d after", n, b.ix.n)
 			}
+			// OpenBolt warmed the cache: with the default size, everything fits.
+			cached := 0
+			for _, c := range b.ix.chans {
+				for _, e := range c.ents {
+					if e.cpos != 0 {
+						cached++
+					}
+				}
+			}
+			if want := map[bool]int{true: n, false: 0}[cache == 0]; cache <= 0 && cached != want {
+				t.Fatalf("%d of %d payloads cached after reopen, want %d", cached, n, want)
+			}
 			compare("after reopen")
 		})
 	}

@@ -151,6 +151,7 @@ func (m *Memory) Query(ctx context.Context, q Query) ([]Message, error) {
 		return nil, nil
 	}
 	col := newCollector(&p)
+	defer col.release()
 	if p.exact {
 		if c, ok := m.chans.Get(p.filter); ok {
 			m.scan(&p, col, p.filter, c)

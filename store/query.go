@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -109,12 +110,11 @@ func (p *plan) inWindow(id *ID) bool {
 	return (!p.hasLo || id.Compare(p.lo) >= 0) && (!p.hasHi || id.Compare(p.hi) < 0)
 }
 
-// cand is a message considered by a query. payload and chb may point into
-// storage that is only valid until the query finishes.
+// cand is a message considered by a query. payload may point into storage
+// that is only valid until the query finishes.
 type cand struct {
 	id      ID
-	ch      string // the channel, or "" when chb is set
-	chb     []byte
+	ch      string // the channel
 	payload []byte // may be nil when only plen is known (Bolt reads it later)
 	plen    int    // len(payload)
 	expires int64
@@ -122,7 +122,7 @@ type cand struct {
 }
 
 // size is what x counts for in the byte cap (see Message.Size).
-func (x *cand) size() int { return len(x.id) + x.plen + len(x.ch) + len(x.chb) }
+func (x *cand) size() int { return len(x.id) + x.plen + len(x.ch) }
 
 // collector keeps the best p.n candidates. While they all come from one
 // channel they arrive best first and are simply appended; once a second
@@ -138,18 +138,30 @@ type collector struct {
 	// cannot be in the answer: the cap keeps a run of the best candidates
 	// overall, and the better ones of this channel alone already fill it.
 	chanBytes int
+	pooled    *[]cand // where items came from (see release)
 }
+
+// candPool recycles the candidate slices of collectors (see release).
+var candPool = sync.Pool{New: func() any { return new([]cand) }}
 
 func newCollector(p *plan) *collector {
-	return &collector{p: p, items: make([]cand, 0, min(p.n, 128))}
+	pooled := candPool.Get().(*[]cand)
+	if cap(*pooled) < min(p.n, 128) {
+		*pooled = make([]cand, 0, min(p.n, 128))
+	}
+	return &collector{p: p, items: (*pooled)[:0], pooled: pooled}
 }
 
-// channel returns the candidate's channel without copying.
-func (x *cand) channel() string {
-	if x.chb != nil {
-		return bytesString(x.chb)
+// release returns the collector's candidates to the pool: neither the
+// collector nor the slices selected returned may be used afterwards.
+func (c *collector) release() {
+	if c.pooled == nil || cap(c.items) > 4096 {
+		return // do not keep rare large ones
 	}
-	return x.ch
+	clear(c.items)
+	*c.pooled = c.items[:0]
+	candPool.Put(c.pooled)
+	c.items, c.pooled = nil, nil
 }
 
 // compareCand orders candidates by ID, then (for equal IDs in different
@@ -158,7 +170,7 @@ func compareCand(a, b *cand) int {
 	if c := a.id.Compare(b.id); c != 0 {
 		return c
 	}
-	return strings.Compare(a.channel(), b.channel())
+	return strings.Compare(a.ch, b.ch)
 }
 
 // worse reports whether a ranks below b (would be evicted first).
@@ -283,17 +295,9 @@ func (c *collector) result() []Message {
 	}
 	buf := make([]byte, 0, arena)
 	out := make([]Message, len(h))
-	var lastB []byte
-	var lastS string
 	for i := range h {
 		x := &h[i]
 		ch := x.ch
-		if x.chb != nil {
-			if lastB == nil || string(lastB) != string(x.chb) {
-				lastB, lastS = x.chb, string(x.chb)
-			}
-			ch = lastS
-		}
 		start := len(buf)
 		buf = append(buf, x.payload...)
 		out[i] = Message{ID: x.id, Channel: ch, Payload: buf[start:len(buf):len(buf)], Expires: x.expires}

@@ -246,7 +246,7 @@ type Options struct {
 	// instead of reading them from the file (history is laid out in write
 	// order, so the messages of one channel are spread over the file).
 	// Default 64 MiB, allocated as it fills; a negative value disables the
-	// cache. The cache starts empty when the file is opened.
+	// cache. OpenBolt fills it with the newest payloads of the file.
 	CacheBytes int
 	// NoSync (Bolt only) skips fsync on commit. THIS IS UNSAFE: after an
 	// operating system crash or power loss, acknowledged messages may be lost
