@@ -17,6 +17,7 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultMaxPending     = 4 << 20 // 4 MiB
+	DefaultSlowTimeout    = 100 * time.Millisecond
 )
 
 // Options configures a Server. The zero value serves Emitter topics only,
@@ -40,10 +41,19 @@ type Options struct {
 
 	// MaxQueued bounds the messages waiting for one client: queued behind
 	// its connection, or kept for a persistent session while it is away. When
-	// it is reached, new messages for that client are dropped (drop newest;
-	// QoS 0 messages are never kept for an absent client) and counted in
-	// Stats().Dropped. Zero means DefaultMaxQueued.
+	// it is reached, a new QoS 0 message for that client is dropped; a QoS 1
+	// or 2 message for a connected client makes its publisher wait for room
+	// (at most SlowTimeout per slow episode, as the engine's Block policy),
+	// and is dropped after that, as are QoS 1/2 messages beyond the bound for
+	// an absent client. Dropped messages are counted in Stats().Dropped.
+	// QoS 0 messages are never kept for an absent client. Zero means
+	// DefaultMaxQueued.
 	MaxQueued int
+
+	// SlowTimeout bounds how long a publisher waits for room in a connected
+	// client's full queue before that client's QoS 1/2 messages are dropped
+	// without waiting, until it catches up. Zero means DefaultSlowTimeout.
+	SlowTimeout time.Duration
 
 	// MaxInflight bounds the QoS 1 and 2 messages sent to a client and not
 	// yet acknowledged; further ones wait in the queue. Zero means
@@ -130,6 +140,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = DefaultMaxQueued
+	}
+	if o.SlowTimeout <= 0 {
+		o.SlowTimeout = DefaultSlowTimeout
 	}
 	if o.MaxInflight <= 0 {
 		o.MaxInflight = DefaultMaxInflight

@@ -90,7 +90,9 @@ type session struct {
 	discarded bool // replaced by a clean session: destroyed when its connection ends
 	loading   bool // being restored from the session file: no retained replay
 
-	awaySince time.Time // when the client went away; zero while connected
+	awaySince time.Time     // when the client went away; zero while connected
+	room      chan struct{} // closed when the writer makes room in the queue
+	slow      bool          // a publisher waited SlowTimeout in vain: drop, do not wait
 }
 
 func newSession(srv *Server, id string, clean bool) (*session, error) {
@@ -102,7 +104,10 @@ func newSession(srv *Server, id string, clean bool) (*session, error) {
 }
 
 // enqueue queues a message for the client (or keeps it while the client is
-// away), dropping it when the queue is full.
+// away). When the queue is full, a QoS 0 message is dropped; a QoS 1 or 2
+// message for a connected client makes the publisher wait for room, at most
+// Options.SlowTimeout, after which the client is marked slow and its messages
+// are dropped without waiting until its writer makes room again.
 func (s *session) enqueue(o outMsg) {
 	s.mu.Lock()
 	if s.gone || (s.loading && o.retain) {
@@ -126,7 +131,12 @@ func (s *session) enqueue(o outMsg) {
 		s.recent[s.recentN%len(s.recent)] = o.m.ID
 		s.recentN++
 	}
-	if s.nmsgs >= s.srv.opts.MaxQueued || (s.conn == nil && o.qos == mqtt.AtMostOnce) {
+	if s.conn == nil && o.qos == mqtt.AtMostOnce {
+		s.mu.Unlock()
+		s.srv.dropped.Add(1)
+		return
+	}
+	if s.nmsgs >= s.srv.opts.MaxQueued && !s.waitRoomLocked(o.qos) {
 		s.mu.Unlock()
 		s.srv.dropped.Add(1)
 		return
@@ -135,6 +145,55 @@ func (s *session) enqueue(o outMsg) {
 	s.nmsgs++
 	s.kickLocked()
 	s.mu.Unlock()
+}
+
+// waitRoomLocked waits, for a QoS 1/2 message to a connected client that is
+// not marked slow, until the queue has room or SlowTimeout has passed. It
+// reports whether there is room. s.mu is released while waiting.
+func (s *session) waitRoomLocked(qos mqtt.QoS) bool {
+	if qos == mqtt.AtMostOnce || s.conn == nil || s.slow {
+		return false
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for s.nmsgs >= s.srv.opts.MaxQueued {
+		if s.conn == nil || s.gone || s.slow {
+			return false
+		}
+		if timer == nil {
+			timer = time.NewTimer(s.srv.opts.SlowTimeout)
+		}
+		if s.room == nil {
+			s.room = make(chan struct{})
+		}
+		room := s.room
+		s.mu.Unlock()
+		select {
+		case <-room:
+			s.mu.Lock()
+		case <-timer.C:
+			s.mu.Lock()
+			if s.nmsgs >= s.srv.opts.MaxQueued {
+				s.slow = true
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// roomLocked wakes publishers waiting for room in the queue, and ends a
+// slow episode.
+func (s *session) roomLocked() {
+	s.slow = false
+	if s.room != nil {
+		close(s.room)
+		s.room = nil
+	}
 }
 
 // sendCtrl queues encoded control packets for the attached connection.
@@ -210,6 +269,9 @@ func (s *session) takeLocked(batch []inflight) []inflight {
 	}
 	clear(q[:i])
 	s.head += i
+	if i > 0 {
+		s.roomLocked()
+	}
 	if s.nruns > 0 {
 		// Control runs behind the first message that must wait: they go
 		// now, the messages keep their order.
@@ -360,6 +422,7 @@ func (s *session) detach(c *conn) {
 	}
 	s.conn = nil
 	s.awaySince = time.Now()
+	s.roomLocked() // waiting publishers re-check: the client is away
 	// Queued QoS 0 messages are not kept for an absent client.
 	s.compactLocked()
 	s.nruns = 0
@@ -404,6 +467,7 @@ func (s *session) destroy() {
 		return
 	}
 	s.gone = true
+	s.roomLocked()
 	if s.expiry != nil {
 		s.expiry.Stop()
 		s.expiry = nil
