@@ -32,8 +32,8 @@ func nextLevel(b string, pos int) (level string, next int) {
 // levels of longer filters are found by scanning.
 const maxEnds = 16
 
-// filter is a validated, parsed filter.
-type filter struct {
+// parsedFilter is a validated, parsed filter.
+type parsedFilter struct {
 	group string // share group, "" when not shared
 	body  string // the levels after any "$share/<group>/" prefix, trailing '/' removed
 	hash  bool   // the last level of body is "#"
@@ -48,7 +48,7 @@ type filter struct {
 
 // next returns level i of the filter, which starts at byte pos of body, and
 // the position of level i+1.
-func (p *filter) next(i, pos int) (level string, next int) {
+func (p *parsedFilter) next(i, pos int) (level string, next int) {
 	if i < p.nends {
 		e := int(p.ends[i])
 		return p.body[pos:e], e + 1
@@ -56,65 +56,80 @@ func (p *filter) next(i, pos int) (level string, next int) {
 	return nextLevel(p.body, pos)
 }
 
-// parseFilter validates f and splits it into its parts in one pass over its
-// bytes. It does not allocate except for the error.
-func parseFilter(f string) (filter, error) {
+// parse validates f and fills p, which must be zero, with its parts. It
+// does not allocate except for the error.
+func (p *parsedFilter) parse(f string) error {
 	if f == "" {
-		return filter{}, &FilterError{Filter: f, Reason: "empty filter"}
+		return &FilterError{Filter: f, Reason: "empty filter"}
 	}
 	b := trimSlash(f)
 	offset := 0 // number of levels consumed by a "$share/<group>/" prefix
-	var p filter
 	if lv, next := nextLevel(b, 0); lv == shareLevel {
 		if next > len(b) {
-			return filter{}, &FilterError{Filter: f, Level: 2, Reason: "missing share group name"}
+			return &FilterError{Filter: f, Level: 2, Reason: "missing share group name"}
 		}
 		g, after := nextLevel(b, next)
 		switch {
 		case g == "":
-			return filter{}, &FilterError{Filter: f, Level: 2, Reason: "empty share group name"}
+			return &FilterError{Filter: f, Level: 2, Reason: "empty share group name"}
 		case strings.ContainsAny(g, "+#"):
-			return filter{}, &FilterError{Filter: f, Level: 2, Reason: "wildcard in share group name"}
+			return &FilterError{Filter: f, Level: 2, Reason: "wildcard in share group name"}
 		case after > len(b):
-			return filter{}, &FilterError{Filter: f, Level: 3, Reason: "missing filter after share group"}
+			return &FilterError{Filter: f, Level: 3, Reason: "missing filter after share group"}
 		}
 		p.group = g
 		b = b[after:]
 		offset = 2
 	}
 	p.body = b
-	wild := strings.IndexByte(b, '+') >= 0 || strings.IndexByte(b, '#') >= 0
-	n := 0
-	for pos := 0; ; n++ {
-		end := len(b)
-		if i := strings.IndexByte(b[pos:], '/'); i >= 0 {
-			end = pos + i
-		}
-		if wild { // check level n, b[pos:end]
-			switch lv := b[pos:end]; {
-			case strings.IndexByte(lv, '+') < 0 && strings.IndexByte(lv, '#') < 0:
-			case lv == "+":
-			case lv == "#" && end == len(b):
-				p.hash = true
-			case lv == "#":
-				return filter{}, &FilterError{Filter: f, Level: offset + n + 1, Reason: `"#" must be the last level`}
-			default:
-				return filter{}, &FilterError{Filter: f, Level: offset + n + 1, Reason: "wildcard must be a whole level"}
-			}
-		}
-		if n < maxEnds && end <= 0xffff {
-			p.ends[n] = uint16(end)
-			p.nends = n + 1
-		}
-		if end == len(b) {
-			n++
-			break
-		}
-		pos = end + 1
+	n, wild := scanLevels(b, &p.ends)
+	p.nends = min(n, maxEnds)
+	if len(b) > 0xffff { // offsets do not fit: scan instead
+		p.nends = 0
 	}
 	p.nlev = n
-	if p.hash {
-		p.nlev--
+	if !wild {
+		return nil
 	}
-	return p, nil
+	for i, pos := 0, 0; pos <= len(b); i++ {
+		lv, next := nextLevel(b, pos)
+		switch {
+		case strings.IndexByte(lv, '+') < 0 && strings.IndexByte(lv, '#') < 0:
+		case lv == "+":
+		case lv == "#" && next > len(b):
+			p.hash = true
+			p.nlev--
+		case lv == "#":
+			return &FilterError{Filter: f, Level: offset + i + 1, Reason: `"#" must be the last level`}
+		default:
+			return &FilterError{Filter: f, Level: offset + i + 1, Reason: "wildcard must be a whole level"}
+		}
+		pos = next
+	}
+	return nil
+}
+
+// scanLevels returns the number of levels of b and whether it holds a '+'
+// or '#', and records in ends where its first maxEnds levels end. It is a
+// small loop on its own so that it compiles tight: filters are short, and
+// most of their bytes are letters and digits, above '/'.
+func scanLevels(b string, ends *[maxEnds]uint16) (n int, wild bool) {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c > '/' {
+			continue
+		}
+		if c == '/' {
+			if n < maxEnds {
+				ends[n] = uint16(i)
+			}
+			n++
+		} else if c == '+' || c == '#' {
+			wild = true
+		}
+	}
+	if n < maxEnds {
+		ends[n] = uint16(len(b))
+	}
+	return n + 1, wild
 }

@@ -97,8 +97,8 @@ func (t *Trie[T]) Count() int { return int(t.count.Load()) }
 // not valid; the trie is then unchanged. Insert never blocks a concurrent
 // Match.
 func (t *Trie[T]) Insert(filter string, v T) error {
-	p, err := parseFilter(filter)
-	if err != nil {
+	var p parsedFilter
+	if err := p.parse(filter); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -158,7 +158,7 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 // caller's string may alias a reused buffer). Pruned nodes are
 // empty, so a slab kept alive by a live node holds no other memory (but its
 // own 48 bytes per dead node and the set). Writer only.
-func (t *Trie[T]) chain(p *filter, i, pos int) (first, last *node[T], s1 *set1[T]) {
+func (t *Trie[T]) chain(p *parsedFilter, i, pos int) (first, last *node[T], s1 *set1[T]) {
 	base := pos
 	rest := strings.Clone(p.body[base:])
 	k := p.nlev - i
@@ -219,8 +219,8 @@ func newSlab[T comparable](k int) ([]node[T], *set1[T]) {
 // Remove returns a *FilterError, which wraps ErrInvalidFilter, if filter is
 // not valid. Remove never blocks a concurrent Match.
 func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
-	p, err := parseFilter(filter)
-	if err != nil {
+	var p parsedFilter
+	if err := p.parse(filter); err != nil {
 		return false, err
 	}
 	t.mu.Lock()
