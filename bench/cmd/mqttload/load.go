@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -40,7 +41,8 @@ type Result struct {
 	Lost             int64   `json:"lost"`
 	Duplicates       int64   `json:"duplicates"`
 	Bad              int64   `json:"bad"`
-	Stalls           int64   `json:"stalls"`
+	Stalls           int64   `json:"stalls"`     // episodes of 200 ms with a full window and no progress
+	WriteOffs        int64   `json:"write_offs"` // stalls of a second, after which the window was written off
 	// Over the whole run (warmup and drain included): deliveries expected
 	// from what was published, and deliveries received.
 	Expected int64 `json:"expected_total"`
@@ -199,7 +201,8 @@ type publisher struct {
 	wake    chan struct{}
 
 	// Owned by the publisher goroutine.
-	stalls                int64
+	stalls, writeOffs     int64
+	stallStart            int64 // mono time the current stall began, or 0
 	credit, ackCredit     int64
 	ackLocal              int64
 	notes                 int
@@ -257,26 +260,56 @@ func (p *publisher) budget(sent int64) int64 {
 	return b
 }
 
-// stallTimeout is how long a publisher waits for any progress before it
-// writes the outstanding messages off as lost and carries on.
-const stallTimeout = 200 * time.Millisecond
+// A publisher whose window stays full with no progress at all (nothing
+// received by the slowest subscriber, nothing acknowledged) for stallAfter
+// counts a stall; after writeOffAfter it writes the outstanding messages off
+// as lost and carries on, so that a broker that drops messages cannot wedge
+// the run. A shared machine can pause a process for a few hundred
+// milliseconds: such a pause is a stall, not a loss.
+const (
+	stallAfter    = 200 * time.Millisecond
+	writeOffAfter = time.Second
+)
 
 func (p *publisher) wait(sent int64, t *time.Timer) {
 	p.waiting.Store(true)
 	defer p.waiting.Store(false)
 	if p.budget(sent) > 0 {
+		p.stallStart = 0
 		return
 	}
 	d0, a0 := p.slowest(sent), p.acked.Load()
-	t.Reset(stallTimeout)
+	t.Reset(stallAfter)
 	select {
 	case <-p.wake:
 		t.Stop()
+		return
 	case <-t.C:
-		if p.slowest(sent) == d0 && p.acked.Load() == a0 {
-			p.stalls++
-			p.credit = sent - d0
-			p.ackCredit = sent - a0
+	}
+	if p.slowest(sent) != d0 || p.acked.Load() != a0 {
+		p.stallStart = 0
+		return
+	}
+	now := mono()
+	if p.stallStart == 0 {
+		p.stallStart = now - int64(stallAfter)
+		p.stalls++
+		if p.l.cfg.debug {
+			var each []int64
+			for _, s := range p.subs {
+				each = append(each, s.fromPub[p.idx].Load())
+			}
+			fmt.Fprintf(os.Stderr, "mqttload: publisher %d stalled at %.3fs: sent %d, acked %d, received by each subscriber %v\n",
+				p.idx, float64(now)/1e9, sent, a0, each)
+		}
+	}
+	if now-p.stallStart >= int64(writeOffAfter) {
+		p.writeOffs++
+		p.stallStart = 0
+		p.credit = sent - d0
+		p.ackCredit = sent - a0
+		if p.l.cfg.debug {
+			fmt.Fprintf(os.Stderr, "mqttload: publisher %d wrote %d messages off at %.3fs\n", p.idx, sent-min(d0, a0), float64(now)/1e9)
 		}
 	}
 }
@@ -608,6 +641,7 @@ func runLoad(ctx context.Context, cfg config) (*Result, error) {
 	}
 	for _, p := range l.pubs {
 		res.Stalls += p.stalls
+		res.WriteOffs += p.writeOffs
 		res.Expected += p.sent.Load() * p.fanout
 	}
 	for _, s := range l.subs {

@@ -157,6 +157,9 @@ func summarize(runs []Result, a, b string) string {
 		if r.Stalls > 0 {
 			note = append(note, "stalls "+strconv.FormatInt(r.Stalls, 10))
 		}
+		if r.WriteOffs > 0 {
+			note = append(note, "write-offs "+strconv.FormatInt(r.WriteOffs, 10))
+		}
 		if len(r.Errors) > 0 {
 			note = append(note, "errors")
 		}
