@@ -68,15 +68,6 @@ func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		nc.Close()
-		c.closed.Store(true)
-		c.r.Release()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.nconns.Add(-1)
-	}()
 	c.r.Reset(nc, s.opts.MaxPacketSize)
 	c.r.Preload(preload)
 	_ = nc.SetReadDeadline(time.Now().Add(s.opts.ConnectTimeout))
@@ -87,14 +78,53 @@ func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 			c.writeNow(mqtt.AppendConnack(nil, false, me.Code))
 		}
 		c.logEnd(err)
+		c.cleanup()
 		return
 	}
 	if p.Type != mqtt.Connect || !c.connect(p) {
+		c.cleanup()
 		return
 	}
-	err := c.readLoop(p)
+	c.moveOn()
+}
+
+// moveOn continues the read loop on a new goroutine. Handling CONNECT,
+// SUBSCRIBE or UNSUBSCRIBE goes deep into the engine and grows the
+// goroutine's stack to 8 KiB, which the runtime shrinks back only to 4 KiB
+// while the goroutine waits in Read; a fresh goroutine waits with 2 KiB. So
+// the loop moves after those packets when nothing more is buffered: an idle
+// connection costs half as much, for the price of a goroutine start per
+// (rare) subscription change.
+func (c *conn) moveOn() {
+	c.srv.wg.Add(1)
+	go c.serve()
+}
+
+// serve runs the read loop until the connection ends or the loop moves on.
+func (c *conn) serve() {
+	defer c.srv.wg.Done()
+	err := c.readLoop(&c.pkt)
+	if err == errMoved {
+		return
+	}
 	c.logEnd(err)
 	c.end()
+	c.cleanup()
+}
+
+// errMoved is returned by readLoop when it continues on a new goroutine.
+var errMoved = errors.New("transport: read loop moved")
+
+// cleanup releases the connection once its read loop is over.
+func (c *conn) cleanup() {
+	s := c.srv
+	c.nc.Close()
+	c.closed.Store(true)
+	c.r.Release()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.nconns.Add(-1)
 }
 
 func (c *conn) logEnd(err error) {
@@ -266,9 +296,17 @@ func (c *conn) readLoop(p *mqtt.Packet) error {
 			if !c.subscribe(ctx, p) {
 				return nil
 			}
+			if c.r.Buffered() == 0 {
+				c.moveOn()
+				return errMoved
+			}
 		case mqtt.Unsubscribe:
 			if !c.unsubscribe(ctx, p) {
 				return nil
+			}
+			if c.r.Buffered() == 0 {
+				c.moveOn()
+				return errMoved
 			}
 		case mqtt.Pingreq:
 			if !c.send(mqtt.AppendPingresp(c.ctrlBuf[:0])) {

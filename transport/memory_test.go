@@ -5,7 +5,9 @@ package transport_test
 import (
 	"io"
 	"net"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -68,6 +70,12 @@ func idleConnMemory(t testing.TB, n int) float64 {
 		runtime.Gosched()
 	}
 	after := measure()
+	if f := os.Getenv("HERALD_IDLE_HEAPPROFILE"); f != "" {
+		w, err := os.Create(f)
+		require.NoError(t, err)
+		require.NoError(t, pprof.Lookup("heap").WriteTo(w, 0))
+		w.Close()
+	}
 	runtime.KeepAlive(conns)
 	return float64(after-before) / float64(n)
 }
