@@ -633,6 +633,7 @@ func (c *conn) unsubscribe(ctx context.Context, p *mqtt.Packet) bool {
 // is left, then returns. It runs only while there is something to write, so
 // an idle connection has no writer goroutine.
 func (c *conn) writeLoop(s *session) {
+	defer c.srv.wg.Done()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	for {

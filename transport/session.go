@@ -230,6 +230,9 @@ func (s *session) kickLocked() {
 	}
 	s.writing = true
 	c := s.conn
+	// The attached connection's read loop is running, so the server's
+	// WaitGroup is above zero: Shutdown waits for this writer too.
+	s.srv.wg.Add(1)
 	go c.writeLoop(s)
 }
 
