@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heraldmq/herald/engine"
@@ -40,7 +41,12 @@ type conn struct {
 	pubChannel string
 	pubPlain   bool
 
-	// Writer state, owned by the writer goroutine.
+	raw     syscall.RawConn // raw TCP connections only: for non-blocking inline writes
+	pending []pendingFlush  // inline writes owed after the current Publish (read goroutine only)
+
+	// Writer state, owned by whoever holds wmu.
+	tail  []byte    // bytes an inline write could not write, to go first
+	wdl   time.Time // write deadline in force
 	wmu   sync.Mutex
 	batch []inflight
 	spare []byte
@@ -59,6 +65,9 @@ var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 	c := &conn{srv: s, nc: nc}
 	c.info.RemoteAddr = nc.RemoteAddr()
+	if tc, ok := nc.(*net.TCPConn); ok && inlineWrites {
+		c.raw, _ = tc.SyscallConn()
+	}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -513,9 +522,10 @@ func (c *conn) publishPlain(ctx context.Context, channel string, payload []byte,
 	if retain {
 		opts = append(opts, engine.WithRetain())
 	}
-	slot := hints.set(channel, qos)
+	slot := hints.set(channel, qos, c)
 	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
 	hints.clear(slot)
+	c.flushPending()
 	return err
 }
 
@@ -525,9 +535,10 @@ func (c *conn) publishKeyed(ctx context.Context, channel, key string, payload []
 	if retain {
 		opts = append(opts, engine.WithRetain())
 	}
-	slot := hints.set(channel, qos)
+	slot := hints.set(channel, qos, c)
 	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
 	hints.clear(slot)
+	c.flushPending()
 	return err
 }
 
@@ -636,6 +647,15 @@ func (c *conn) writeLoop(s *session) {
 	defer c.srv.wg.Done()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if len(c.tail) > 0 {
+		c.setWriteDeadline()
+		_, err := c.nc.Write(c.tail)
+		c.tail = c.tail[:0]
+		if err != nil {
+			c.writeFailed(s)
+			return
+		}
+	}
 	for {
 		s.mu.Lock()
 		if s.conn != c || c.closed.Load() {
@@ -673,20 +693,118 @@ func (c *conn) writeLoop(s *session) {
 			}
 			batch[i] = inflight{}
 		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		c.setWriteDeadline()
 		_, err := c.nc.Write(buf.b)
 		putWriteBuf(buf)
 		c.batch, c.spare = batch[:0], ctrl[:0]
 		if err != nil {
-			c.nc.Close()
-			s.mu.Lock()
-			if s.conn == c {
-				s.writing = false
-			}
-			s.mu.Unlock()
+			c.writeFailed(s)
 			return
 		}
 	}
+}
+
+// setWriteDeadline pushes the write deadline back, only when less than half
+// of WriteTimeout is left, not before every write: each change is a timer
+// update in the runtime.
+func (c *conn) setWriteDeadline() {
+	if now := time.Now(); c.wdl.Sub(now) < c.srv.opts.WriteTimeout/2 {
+		c.wdl = now.Add(c.srv.opts.WriteTimeout)
+		_ = c.nc.SetWriteDeadline(c.wdl)
+	}
+}
+
+// writeFailed closes the connection after a failed write and releases the
+// writer role.
+func (c *conn) writeFailed(s *session) {
+	c.nc.Close()
+	s.mu.Lock()
+	if s.conn == c {
+		s.writing = false
+	}
+	s.mu.Unlock()
+}
+
+// encodeBatch takes what can be sent now from s (the caller holds the
+// writer role and wmu) and appends its encoding to buf.
+func (c *conn) encodeBatch(s *session, buf []byte) ([]byte, bool) {
+	s.mu.Lock()
+	if s.conn != c || c.closed.Load() {
+		s.mu.Unlock()
+		return buf, false
+	}
+	batch := s.takeLocked(c.batch[:0])
+	ctrl := s.ctrl
+	s.ctrl = c.spare[:0]
+	s.mu.Unlock()
+	for i := range batch {
+		f := &batch[i]
+		if f.m == nil {
+			buf = append(buf, ctrl[f.ctrl:f.ctrl+f.nctrl]...)
+		} else {
+			buf, _ = mqtt.AppendPublish(buf, f.topic(), f.m.Payload, f.qos, f.id, false, f.retain)
+		}
+		batch[i] = inflight{}
+	}
+	c.batch, c.spare = batch[:0], ctrl[:0]
+	return buf, true
+}
+
+// pendingFlush is an inline write a publisher owes a session (see
+// session.enqueue).
+type pendingFlush struct {
+	s *session
+	c *conn // the session's connection when the write was reserved
+}
+
+// flushPending does the inline writes the last Publish reserved.
+func (c *conn) flushPending() {
+	for i, p := range c.pending {
+		p.c.flushInline(p.s)
+		c.pending[i] = pendingFlush{}
+	}
+	c.pending = c.pending[:0]
+}
+
+// flushInline is the writer's work done on a publisher's read goroutine, for
+// a raw TCP connection whose writer is idle: what is queued is encoded and
+// written with one non-blocking system call. Whatever the socket does not
+// take at once (and whatever is queued meanwhile) goes to a writer goroutine,
+// so the publisher never waits for this client. At low rates this saves a
+// goroutine start and a thread handoff per message; in a burst the publisher
+// does not come here (its reader still has packets buffered) and writers
+// batch as usual. The caller has set s.writing.
+func (c *conn) flushInline(s *session) {
+	c.wmu.Lock()
+	buf := getWriteBuf()
+	var ok bool
+	buf.b, ok = c.encodeBatch(s, buf.b)
+	failed := false
+	if ok && len(buf.b) > 0 {
+		n, err := writeNonBlocking(c.raw, buf.b)
+		switch {
+		case err != nil:
+			failed = true
+		case n < len(buf.b):
+			c.tail = append(c.tail[:0], buf.b[n:]...)
+		}
+	}
+	putWriteBuf(buf)
+	c.wmu.Unlock()
+	if failed {
+		c.writeFailed(s)
+		return
+	}
+	s.mu.Lock()
+	if s.conn == c {
+		if len(c.tail) > 0 || len(s.queue) > s.head {
+			s.srv.wg.Add(1)
+			go c.writeLoop(s) // keeps the writer role
+		} else {
+			s.writing = false
+		}
+	}
+	s.mu.Unlock()
 }
 
 type writeBuf struct{ b []byte }

@@ -209,6 +209,14 @@ func TestSlowSubscriber(t *testing.T) {
 	require.GreaterOrEqual(t, b.srv.Stats().Dropped, uint64(10))
 	pub.send(mqtt.Packet{Type: mqtt.Pingreq})
 	pub.expect(mqtt.Pingresp)
+
+	// What the slow subscriber's socket took, partly written and finished
+	// later, is an intact stream of whole packets.
+	for range 20 {
+		p := slow.expect(mqtt.Publish)
+		require.Equal(t, "flood", string(p.Topic))
+		require.Equal(t, payload, p.Payload)
+	}
 }
 
 // selfSigned writes a certificate and key for 127.0.0.1 into dir.

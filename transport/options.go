@@ -76,7 +76,8 @@ type Options struct {
 	ConnectTimeout time.Duration
 
 	// WriteTimeout bounds one socket write; a client that does not read for
-	// that long is disconnected. Zero means DefaultWriteTimeout.
+	// that long (between half of it and all of it: the deadline is pushed back
+	// lazily) is disconnected. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 
 	// PlainTopics lets clients use plain MQTT topics, without a channel key,

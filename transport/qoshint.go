@@ -28,6 +28,7 @@ const hintSlots = 1024 // a power of two, well above the number of concurrent pu
 // space addresses are below 2^48 on every 64-bit platform Go supports).
 type qosTable struct {
 	keys [hintSlots]atomic.Uint64
+	pubs [hintSlots]atomic.Pointer[conn] // the publishing connection
 }
 
 const qosShift = 60
@@ -40,7 +41,7 @@ func hintSlot(p uintptr) uintptr { return (p >> 4) * 0x9E3779B97F4A7C15 >> 54 }
 
 // set records q for the channel string ch and returns the slot to clear, or
 // -1 if no slot was free (deliveries then use the subscription's QoS).
-func (t *qosTable) set(ch string, q mqtt.QoS) int {
+func (t *qosTable) set(ch string, q mqtt.QoS, pub *conn) int {
 	p := strAddr(ch)
 	if p == 0 {
 		return -1
@@ -49,6 +50,7 @@ func (t *qosTable) set(ch string, q mqtt.QoS) int {
 	for i := range uintptr(8) {
 		j := (h + i) & (hintSlots - 1)
 		if t.keys[j].Load() == 0 && t.keys[j].CompareAndSwap(0, uint64(p)|uint64(q)<<qosShift) {
+			t.pubs[j].Store(pub)
 			return int(j)
 		}
 	}
@@ -57,21 +59,24 @@ func (t *qosTable) set(ch string, q mqtt.QoS) int {
 
 func (t *qosTable) clear(slot int) {
 	if slot >= 0 {
+		t.pubs[slot].Store(nil)
 		t.keys[slot].Store(0)
 	}
 }
 
-func (t *qosTable) lookup(ch string) (mqtt.QoS, bool) {
+// lookup returns the QoS recorded for ch and the publishing connection
+// (nil if unknown).
+func (t *qosTable) lookup(ch string) (mqtt.QoS, *conn, bool) {
 	p := strAddr(ch)
 	if p == 0 {
-		return 0, false
+		return 0, nil, false
 	}
 	h := hintSlot(p)
 	for i := range uintptr(8) {
 		j := (h + i) & (hintSlots - 1)
 		if k := t.keys[j].Load(); k&^(3<<qosShift) == uint64(p) {
-			return mqtt.QoS(k >> qosShift), true
+			return mqtt.QoS(k >> qosShift), t.pubs[j].Load(), true
 		}
 	}
-	return 0, false
+	return 0, nil, false
 }

@@ -54,10 +54,11 @@ type subEntry struct {
 // handle runs inline on the publisher's goroutine: it only queues.
 func (e *subEntry) handle(m *engine.Message) {
 	qos := mqtt.QoS(e.qos.Load())
-	if h, ok := hints.lookup(m.Channel); ok && h < qos {
+	h, pub, ok := hints.lookup(m.Channel)
+	if ok && h < qos {
 		qos = h
 	}
-	e.sess.enqueue(outMsg{m: m, qos: qos, plain: e.plain, retain: m.Retained})
+	e.sess.enqueue(outMsg{m: m, qos: qos, plain: e.plain, retain: m.Retained}, pub)
 }
 
 // session is the state MQTT keeps for a client id: subscriptions, messages
@@ -108,7 +109,10 @@ func newSession(srv *Server, id string, clean bool) (*session, error) {
 // message for a connected client makes the publisher wait for room, at most
 // Options.SlowTimeout, after which the client is marked slow and its messages
 // are dropped without waiting until its writer makes room again.
-func (s *session) enqueue(o outMsg) {
+//
+// pub is the network connection whose publish is being delivered, if any;
+// the call runs on its read goroutine.
+func (s *session) enqueue(o outMsg, pub *conn) {
 	s.mu.Lock()
 	if s.gone || (s.loading && o.retain) {
 		s.mu.Unlock()
@@ -143,6 +147,16 @@ func (s *session) enqueue(o outMsg) {
 	}
 	s.queue = append(s.queue, o)
 	s.nmsgs++
+	if c := s.conn; c != nil && !s.writing && c.raw != nil && pub != nil && !pub.r.Complete() {
+		// The publisher has nothing more buffered: this message ends its
+		// burst. Its goroutine writes it when Publish returns (after every
+		// matching subscription has had its say on the QoS), without
+		// blocking, instead of a writer goroutine (see flushInline).
+		s.writing = true
+		pub.pending = append(pub.pending, pendingFlush{s, c})
+		s.mu.Unlock()
+		return
+	}
 	s.kickLocked()
 	s.mu.Unlock()
 }

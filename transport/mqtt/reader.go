@@ -111,6 +111,13 @@ func (r *Reader) Release() {
 // decoded.
 func (r *Reader) Buffered() int { return r.end - r.start }
 
+// Complete reports whether a whole packet (or a malformed header) is
+// buffered, so that the next ReadPacket will not wait for the stream.
+func (r *Reader) Complete() bool {
+	_, n, hs, ok, err := parseHeader(r.buf()[r.start:r.end])
+	return err != nil || (ok && hs+n <= r.end-r.start)
+}
+
 func (r *Reader) buf() []byte {
 	if r.big != nil {
 		return r.big[:]
