@@ -55,17 +55,31 @@
 // # Resources and slow clients
 //
 // Each connection has one reading goroutine, and a writing goroutine only
-// while something is queued for it: the writer takes everything queued and
-// writes it in one system call, repeating until the queue is empty, so a busy
-// connection gets large writes and a quiet one an immediate small write, with
-// no timer. A client's queue holds at most Options.MaxQueued messages; beyond
-// that new messages for it are dropped (counted in Stats().Dropped) and other
-// clients are unaffected. A client that does not read its socket for
+// while something is queued for it: the writer takes everything queued (up to
+// about 64 KiB) and writes it in one system call, repeating until the queue is
+// empty, so a busy connection gets large writes and a quiet one an immediate
+// small write, with no timer. When a network client's publish ends its burst
+// (nothing more buffered from it), the idle raw-TCP subscribers it reaches
+// are written by its own goroutine with one non-blocking system call, the
+// rest left to a writer goroutine: no goroutine start per message at low
+// rates.
+//
+// A client's queue holds at most Options.MaxQueued messages. When it is
+// full, a QoS 0 message for it is dropped; a QoS 1/2 message makes the
+// publisher wait for room, at most Options.SlowTimeout per slow episode, and
+// is dropped after that (drops are counted in Stats().Dropped); other clients
+// are unaffected. A client that does not read its socket for about
 // Options.WriteTimeout, or lets more than Options.MaxPending bytes of control
 // packets pile up, is disconnected. A packet above Options.MaxPacketSize
 // closes that connection only. Connections beyond Options.MaxConnections are
-// closed on accept. An idle connection holds a 128-byte read buffer, its
-// session and one goroutine.
+// closed on accept. Dead peers are found by the keepalive and by TCP
+// keepalive probes.
+//
+// An idle connection holds a 128-byte read buffer (a pooled 16 KiB one only
+// while bytes flow), its session and one goroutine with a 2 KiB stack (the
+// read loop moves to a fresh goroutine after packets that grow its stack):
+// about 5.8 KiB per idle connection measured with 2000 connections, both
+// socket ends included (TestIdleConnMemory).
 //
 // # Concurrency
 //
