@@ -9,9 +9,10 @@ package trie
 // in it are ordinary bytes. The empty topic matches nothing.
 //
 // Match takes no lock and does not allocate. fn is called synchronously from
-// the calling goroutine and is not retained; it must not call Insert or Remove
-// on the same trie (that would be safe, but whether the change is seen by the
-// running Match is unspecified).
+// the calling goroutine and is not retained, so a closure passed as fn stays
+// on the caller's stack. fn may call any method of the trie, Insert and
+// Remove included (nothing deadlocks), but whether the running Match sees
+// such a change is unspecified.
 func (t *Trie[T]) Match(topic string, fn func(T)) {
 	t.MatchFiltered(topic, nil, fn)
 }
