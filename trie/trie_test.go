@@ -434,3 +434,22 @@ func TestSubscribeAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestCallbackMayWrite checks that a Match callback may change the trie.
+func TestCallbackMayWrite(t *testing.T) {
+	tr := trie.New[int](trie.Emitter)
+	for i := range 10 {
+		_ = tr.Insert("a/", i)
+	}
+	n := 0
+	tr.Match("a/b/", func(v int) {
+		n++
+		if _, err := tr.Remove("a/", v); err != nil {
+			t.Fatal(err)
+		}
+		_ = tr.Insert("a/b/c/", v)
+	})
+	if n != 10 || tr.Count() != 10 || len(tr.MatchAppend(nil, "a/b/")) != 0 {
+		t.Fatalf("after the callbacks: %d calls, Count %d", n, tr.Count())
+	}
+}
