@@ -129,8 +129,15 @@ func (ix *logIndex) find(ch string, id ID) (ient, bool) {
 	if c == nil {
 		return ient{}, false
 	}
-	if n := len(c.ents); n > 0 && c.ents[n-1].id == id {
+	n := len(c.ents)
+	if n == 0 {
+		return ient{}, false
+	}
+	switch c.ents[n-1].id.Compare(id) {
+	case 0:
 		return c.ents[n-1], true
+	case -1:
+		return ient{}, false // the usual case: a new message, newer than the channel's others
 	}
 	i, ok := c.search(id)
 	if !ok {
