@@ -65,10 +65,10 @@
 // rates.
 //
 // A client's queue holds at most Options.MaxQueued messages. When it is
-// full, a QoS 0 message for it is dropped; a QoS 1/2 message makes the
-// publisher wait for room, at most Options.SlowTimeout per slow episode, and
-// is dropped after that (drops are counted in Stats().Dropped); other clients
-// are unaffected. A client that does not read its socket for about
+// full, a message for it makes the publisher wait for room, at most
+// Options.SlowTimeout per slow episode, and is dropped after that (drops are
+// counted in Stats().Dropped): a stalled client costs a publisher at most
+// SlowTimeout per episode and other clients nothing beyond that. A client that does not read its socket for about
 // Options.WriteTimeout, or lets more than Options.MaxPending bytes of control
 // packets pile up, is disconnected. A packet above Options.MaxPacketSize
 // closes that connection only. Connections beyond Options.MaxConnections are

@@ -41,18 +41,17 @@ type Options struct {
 
 	// MaxQueued bounds the messages waiting for one client: queued behind
 	// its connection, or kept for a persistent session while it is away. When
-	// it is reached, a new QoS 0 message for that client is dropped; a QoS 1
-	// or 2 message for a connected client makes its publisher wait for room
-	// (at most SlowTimeout per slow episode, as the engine's Block policy),
-	// and is dropped after that, as are QoS 1/2 messages beyond the bound for
-	// an absent client. Dropped messages are counted in Stats().Dropped.
-	// QoS 0 messages are never kept for an absent client. Zero means
-	// DefaultMaxQueued.
+	// a connected client's queue is full, a message for it makes its
+	// publisher wait for room, at most SlowTimeout per slow episode (the
+	// engine's Block policy), and is dropped after that; for an absent client
+	// messages beyond the bound are dropped. Dropped messages are counted in
+	// Stats().Dropped. QoS 0 messages are never kept for an absent client.
+	// Zero means DefaultMaxQueued.
 	MaxQueued int
 
 	// SlowTimeout bounds how long a publisher waits for room in a connected
-	// client's full queue before that client's QoS 1/2 messages are dropped
-	// without waiting, until it catches up. Zero means DefaultSlowTimeout.
+	// client's full queue before that client's messages are dropped without
+	// waiting, until it catches up. Zero means DefaultSlowTimeout.
 	SlowTimeout time.Duration
 
 	// MaxInflight bounds the QoS 1 and 2 messages sent to a client and not

@@ -105,10 +105,11 @@ func newSession(srv *Server, id string, clean bool) (*session, error) {
 }
 
 // enqueue queues a message for the client (or keeps it while the client is
-// away). When the queue is full, a QoS 0 message is dropped; a QoS 1 or 2
-// message for a connected client makes the publisher wait for room, at most
-// Options.SlowTimeout, after which the client is marked slow and its messages
-// are dropped without waiting until its writer makes room again.
+// away). When the queue of a connected client is full, the publisher waits
+// for room, at most Options.SlowTimeout, after which the client is marked
+// slow and its messages are dropped without waiting until its writer makes
+// room again (the engine's Block policy). For an absent client, QoS 0
+// messages are dropped and QoS 1/2 ones beyond the bound too.
 //
 // pub is the network connection whose publish is being delivered, if any;
 // the call runs on its read goroutine.
@@ -140,7 +141,7 @@ func (s *session) enqueue(o outMsg, pub *conn) {
 		s.srv.dropped.Add(1)
 		return
 	}
-	if s.nmsgs >= s.srv.opts.MaxQueued && !s.waitRoomLocked(o.qos) {
+	if s.nmsgs >= s.srv.opts.MaxQueued && !s.waitRoomLocked() {
 		s.mu.Unlock()
 		s.srv.dropped.Add(1)
 		return
@@ -161,11 +162,11 @@ func (s *session) enqueue(o outMsg, pub *conn) {
 	s.mu.Unlock()
 }
 
-// waitRoomLocked waits, for a QoS 1/2 message to a connected client that is
-// not marked slow, until the queue has room or SlowTimeout has passed. It
+// waitRoomLocked waits, for a message to a connected client that is not
+// marked slow, until the queue has room or SlowTimeout has passed. It
 // reports whether there is room. s.mu is released while waiting.
-func (s *session) waitRoomLocked(qos mqtt.QoS) bool {
-	if qos == mqtt.AtMostOnce || s.conn == nil || s.slow {
+func (s *session) waitRoomLocked() bool {
+	if s.conn == nil || s.slow {
 		return false
 	}
 	var timer *time.Timer
