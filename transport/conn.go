@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/security"
 	"github.com/heraldmq/herald/transport/mqtt"
+	"github.com/heraldmq/herald/transport/websocket"
 )
 
 // conn is one network connection speaking MQTT.
@@ -42,6 +43,7 @@ type conn struct {
 	pubPlain   bool
 
 	raw     syscall.RawConn // raw TCP connections only: for non-blocking inline writes
+	ws      *websocket.Conn // WebSocket connections: batches are framed in place
 	pending []pendingFlush  // inline writes owed after the current Publish (read goroutine only)
 
 	// Writer state, owned by whoever holds wmu.
@@ -64,6 +66,7 @@ var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 // serveMQTT runs the connection until it ends.
 func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 	c := &conn{srv: s, nc: nc}
+	c.ws, _ = nc.(*websocket.Conn)
 	c.info.RemoteAddr = nc.RemoteAddr()
 	if tc, ok := nc.(*net.TCPConn); ok && inlineWrites {
 		c.raw, _ = tc.SyscallConn()
@@ -684,6 +687,9 @@ func (c *conn) writeLoop(s *session) {
 		s.mu.Unlock()
 
 		buf := getWriteBuf()
+		if c.ws != nil {
+			buf.b = append(buf.b, make([]byte, websocket.MaxHeaderLen)...) // room for the frame header
+		}
 		for i := range batch {
 			f := &batch[i]
 			if f.m == nil {
@@ -694,7 +700,12 @@ func (c *conn) writeLoop(s *session) {
 			batch[i] = inflight{}
 		}
 		c.setWriteDeadline()
-		_, err := c.nc.Write(buf.b)
+		var err error
+		if c.ws != nil {
+			err = c.ws.WriteFramed(buf.b)
+		} else {
+			_, err = c.nc.Write(buf.b)
+		}
 		putWriteBuf(buf)
 		c.batch, c.spare = batch[:0], ctrl[:0]
 		if err != nil {

@@ -363,6 +363,28 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// MaxHeaderLen is the largest header of a frame the server sends.
+const MaxHeaderLen = 10
+
+// WriteFramed sends b[MaxHeaderLen:] as one binary frame. The frame header is
+// written into the free space at the front of b, so that header and payload
+// go out with one Write and without a copy, whatever the underlying
+// connection (net.Buffers gathers only on a bare TCP connection).
+func (c *Conn) WriteFramed(b []byte) error {
+	if len(b) < MaxHeaderLen {
+		return errors.New("websocket: WriteFramed needs MaxHeaderLen bytes of headroom")
+	}
+	n := len(b) - MaxHeaderLen
+	var hb [MaxHeaderLen]byte
+	h := appendHeader(hb[:0], 2, n)
+	start := MaxHeaderLen - len(h)
+	copy(b[start:], h)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.Conn.Write(b[start:])
+	return err
+}
+
 // AppendFrameHeader appends the header of an unmasked final binary frame
 // carrying n bytes (2, 4 or 10 bytes).
 func AppendFrameHeader(dst []byte, n int) []byte {

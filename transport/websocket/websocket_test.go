@@ -262,3 +262,18 @@ func TestWriteFrames(t *testing.T) {
 		require.Equal(t, byte(0x82), websocket.AppendFrameHeader(nil, n)[0])
 	}
 }
+
+func TestWriteFramed(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 65535, 65536} {
+		cc := &chunkConn{}
+		c := websocket.NewConn(cc)
+		p := bytes.Repeat([]byte{9}, n)
+		b := append(make([]byte, websocket.MaxHeaderLen), p...)
+		require.NoError(t, c.WriteFramed(b))
+		require.Equal(t, len(websocket.AppendFrameHeader(nil, n))+n, cc.wrote.Len(), "one frame, nothing else")
+		op, got := readServerFrame(t, bufio.NewReader(&cc.wrote))
+		require.Equal(t, byte(0x82), op)
+		require.Equal(t, p, got)
+	}
+	require.Error(t, websocket.NewConn(&chunkConn{}).WriteFramed([]byte{1}))
+}
