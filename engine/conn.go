@@ -22,6 +22,7 @@ type Conn struct {
 	id       string
 	username string
 	trusted  bool
+	data     any
 
 	closed atomic.Bool
 	mu     sync.Mutex // guards subs
@@ -33,6 +34,9 @@ func (c *Conn) ID() string { return c.id }
 
 // Username returns the username given to Connect.
 func (c *Conn) Username() string { return c.username }
+
+// Data returns ConnOptions.Data.
+func (c *Conn) Data() any { return c.data }
 
 // Trusted reports whether the connection may act without channel keys.
 func (c *Conn) Trusted() bool { return c.trusted }
@@ -117,6 +121,7 @@ func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts
 	}
 	m.ID = e.ids.next(e.opts.Clock())
 	m.Channel = ch.Path
+	m.QoS, m.from = co.qos, c
 	if co.has&hasTTL != 0 {
 		m.TTL = time.Duration(co.ttl) * time.Second
 	}

@@ -81,7 +81,7 @@ func (e *Engine) Connect(opts ConnOptions) (*Conn, error) {
 	if opts.ID == "" {
 		opts.ID = newConnID()
 	}
-	c := &Conn{e: e, id: opts.ID, username: opts.Username, trusted: opts.Trusted, subs: make(map[*Subscription]struct{})}
+	c := &Conn{e: e, id: opts.ID, username: opts.Username, trusted: opts.Trusted, data: opts.Data, subs: make(map[*Subscription]struct{})}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed.Load() {

@@ -694,3 +694,23 @@ func TestNoCopy(t *testing.T) {
 	})
 	require.LessOrEqual(t, allocs, 2.0, "the Message (and the caller's own buffer) only")
 }
+
+func TestMessageFromAndQoS(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, engine.Options{})
+	type session struct{ name string }
+	pub, err := e.Connect(engine.ConnOptions{Trusted: true, Data: &session{"pub"}})
+	require.NoError(t, err)
+	s, err := connect(t, e).Subscribe(ctx, "q/", nil)
+	require.NoError(t, err)
+	require.NoError(t, pub.Publish(ctx, "q/", nil, engine.WithQoS(2)))
+	require.NoError(t, pub.Publish(ctx, "q/", nil))
+	m, err := s.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint8(2), m.QoS)
+	require.Same(t, pub, m.From())
+	require.Equal(t, "pub", m.From().Data().(*session).name)
+	m, err = s.Next(ctx)
+	require.NoError(t, err)
+	require.Zero(t, m.QoS)
+}

@@ -87,7 +87,17 @@ type Message struct {
 	TTL time.Duration
 	// Retained is true for a retained message delivered on subscribe.
 	Retained bool
+	// QoS is the delivery guarantee its publisher asked for (WithQoS, the
+	// MQTT QoS level 0, 1 or 2). The engine carries it and does not act on
+	// it; a transport delivers at the lower of it and the subscription's.
+	QoS uint8
+
+	from *Conn
 }
+
+// From returns the connection that published the message, or nil for a
+// message replayed from the store.
+func (m *Message) From() *Conn { return m.from }
 
 // Time returns the publish time, taken from the ID.
 func (m *Message) Time() time.Time { return m.ID.Time() }

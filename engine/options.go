@@ -166,6 +166,10 @@ type ConnOptions struct {
 	// Username is shown in presence and logs; it grants nothing.
 	Username string
 
+	// Data is any value the connection's owner wants to find from it, such
+	// as a transport's session; see Conn.Data and Message.From.
+	Data any
+
 	// Trusted connections may act without a channel key. Only in-process
 	// code the embedding program trusts should set it; a transport never
 	// does for its network clients. The zero value (untrusted) is the safe
@@ -196,6 +200,7 @@ const (
 	optInline
 	optPlain
 	optNoCopy
+	optQoS
 )
 
 // WithKey passes the channel key that authorises the call.
@@ -250,6 +255,10 @@ func PlainTopic() Option { return Option{kind: optPlain} }
 // 4 KiB, an allocation; use it for buffers made for this one message.
 func NoCopy() Option { return Option{kind: optNoCopy} }
 
+// WithQoS records on the published message the delivery guarantee its
+// publisher asked for (Message.QoS). The engine does not act on it.
+func WithQoS(qos uint8) Option { return Option{kind: optQoS, n: int64(qos)} }
+
 // callOptions is the decoded form of a call's options.
 type callOptions struct {
 	key         string
@@ -262,6 +271,7 @@ type callOptions struct {
 	inline      bool
 	plain       bool
 	noCopy      bool
+	qos         uint8
 	noLoad      bool // the key lacks l: no history, no retained messages (auth.go)
 }
 
@@ -302,6 +312,8 @@ func (c *callOptions) apply(opts []Option) {
 			c.plain = true
 		case optNoCopy:
 			c.noCopy = true
+		case optQoS:
+			c.qos = uint8(o.n)
 		}
 	}
 }

@@ -520,27 +520,27 @@ func (c *conn) route(ctx context.Context, payload []byte, qos mqtt.QoS, retain b
 }
 
 func (c *conn) publishPlain(ctx context.Context, channel string, payload []byte, qos mqtt.QoS, retain bool) error {
-	var optBuf [2]engine.Option
-	opts := append(optBuf[:0], engine.PlainTopic())
+	var optBuf [3]engine.Option
+	opts := append(optBuf[:0], engine.PlainTopic(), engine.WithQoS(uint8(qos)))
 	if retain {
 		opts = append(opts, engine.WithRetain())
 	}
-	slot := hints.set(channel, qos, c)
+	c.sess.publishing.Store(c)
 	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
-	hints.clear(slot)
+	c.sess.publishing.Store(nil)
 	c.flushPending()
 	return err
 }
 
 func (c *conn) publishKeyed(ctx context.Context, channel, key string, payload []byte, qos mqtt.QoS, retain bool) error {
-	var optBuf [2]engine.Option
-	opts := append(optBuf[:0], engine.WithKey(key))
+	var optBuf [3]engine.Option
+	opts := append(optBuf[:0], engine.WithKey(key), engine.WithQoS(uint8(qos)))
 	if retain {
 		opts = append(opts, engine.WithRetain())
 	}
-	slot := hints.set(channel, qos, c)
+	c.sess.publishing.Store(c)
 	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
-	hints.clear(slot)
+	c.sess.publishing.Store(nil)
 	c.flushPending()
 	return err
 }

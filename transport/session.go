@@ -53,10 +53,17 @@ type subEntry struct {
 
 // handle runs inline on the publisher's goroutine: it only queues.
 func (e *subEntry) handle(m *engine.Message) {
+	// A message a network client published (through its session's engine
+	// Conn) is delivered at the lower of its QoS and the subscription's, and
+	// the publisher's connection may write to idle subscribers itself;
+	// messages published in-process or replayed go at the subscription's.
 	qos := mqtt.QoS(e.qos.Load())
-	h, pub, ok := hints.lookup(m.Channel)
-	if ok && h < qos {
-		qos = h
+	var pub *conn
+	if from := m.From(); from != nil {
+		if ps, ok := from.Data().(*session); ok {
+			pub = ps.publishing.Load()
+			qos = min(qos, mqtt.QoS(m.QoS))
+		}
 	}
 	e.sess.enqueue(outMsg{m: m, qos: qos, plain: e.plain, retain: m.Retained}, pub)
 }
@@ -69,6 +76,8 @@ type session struct {
 	id    string
 	clean bool
 	ec    *engine.Conn
+
+	publishing atomic.Pointer[conn] // the connection inside ec.Publish, if any
 
 	subMu sync.Mutex // guards subs; never held while mu is wanted by a handler call
 	subs  map[string]*subEntry
@@ -97,11 +106,13 @@ type session struct {
 }
 
 func newSession(srv *Server, id string, clean bool) (*session, error) {
-	ec, err := srv.e.Connect(engine.ConnOptions{Trusted: srv.opts.PlainTopics})
+	s := &session{srv: srv, id: id, clean: clean, subs: make(map[string]*subEntry)}
+	ec, err := srv.e.Connect(engine.ConnOptions{Trusted: srv.opts.PlainTopics, Data: s})
 	if err != nil {
 		return nil, err
 	}
-	return &session{srv: srv, id: id, clean: clean, ec: ec, subs: make(map[string]*subEntry)}, nil
+	s.ec = ec
+	return s, nil
 }
 
 // enqueue queues a message for the client (or keeps it while the client is
