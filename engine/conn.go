@@ -90,21 +90,12 @@ func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts
 	}
 	var co callOptions
 	co.apply(opts)
-	var ch security.Channel
-	if co.plain {
-		if err := checkPlainTopic(channel, false); err != nil {
-			return err
-		}
-		ch.Path, ch.Segments = channel, -1
-	} else {
-		var err error
-		if ch, err = security.ParseChannel(channel); err != nil {
-			return err
-		}
-		if !ch.Static() {
-			return ErrWildcardPublish
-		}
-		co.merge(&ch.Options)
+	ch, err := co.channel(channel, false)
+	if err != nil {
+		return err
+	}
+	if !co.plain && !ch.Static() {
+		return ErrWildcardPublish
 	}
 	if co.has&hasTTL != 0 && co.ttl < 0 {
 		return ErrInvalidOption
@@ -136,6 +127,26 @@ func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts
 		e.subs.Match(m.Channel, func(s *Subscription) { s.deliver(ctx, m) })
 	}
 	return nil
+}
+
+// channel parses the channel string of a call: a plain MQTT topic (or filter)
+// with the PlainTopic option, otherwise an Emitter channel whose options are
+// merged into co.
+func (co *callOptions) channel(channel string, filter bool) (security.Channel, error) {
+	var ch security.Channel
+	if co.plain {
+		if err := checkPlainTopic(channel, filter); err != nil {
+			return ch, err
+		}
+		ch.Path, ch.Segments = channel, -1
+		return ch, nil
+	}
+	ch, err := security.ParseChannel(channel)
+	if err != nil {
+		return ch, err
+	}
+	co.merge(&ch.Options)
+	return ch, nil
 }
 
 // merge takes the options found in a channel string, unless an Option
@@ -197,18 +208,9 @@ func (c *Conn) Subscribe(ctx context.Context, channel string, h Handler, opts ..
 	}
 	var co callOptions
 	co.apply(opts)
-	var ch security.Channel
-	if co.plain {
-		if err := checkPlainTopic(channel, true); err != nil {
-			return nil, err
-		}
-		ch.Path, ch.Segments = channel, -1
-	} else {
-		var err error
-		if ch, err = security.ParseChannel(channel); err != nil {
-			return nil, err
-		}
-		co.merge(&ch.Options)
+	ch, err := co.channel(channel, true)
+	if err != nil {
+		return nil, err
 	}
 	if co.inline && h == nil {
 		return nil, ErrInvalidOption
@@ -269,17 +271,9 @@ func (c *Conn) Unsubscribe(ctx context.Context, channel string, opts ...Option) 
 	}
 	var co callOptions
 	co.apply(opts)
-	var ch security.Channel
-	if co.plain {
-		if err := checkPlainTopic(channel, true); err != nil {
-			return err
-		}
-		ch.Path, ch.Segments = channel, -1
-	} else {
-		var err error
-		if ch, err = security.ParseChannel(channel); err != nil {
-			return err
-		}
+	ch, err := co.channel(channel, true)
+	if err != nil {
+		return err
 	}
 	if err := c.e.authorize(c, opUnsubscribe, &ch, &co); err != nil {
 		return err
