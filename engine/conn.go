@@ -244,11 +244,12 @@ func (c *Conn) Subscribe(ctx context.Context, channel string, h Handler, opts ..
 		c.forget(s)
 		return nil, err
 	}
-	if h != nil && !co.inline {
-		e.wg.Add(1)
-		go s.run()
-	} else {
-		close(s.done)
+	if s.ended.Load() || !e.startHandler(s) {
+		// Closed meanwhile: end may have run before Insert.
+		s.end()
+		_, _ = e.subs.Remove(s.channel, s)
+		close(s.done) // no handler goroutine was started
+		return nil, ErrClosed
 	}
 	if err := e.replay(ctx, s, &ch, &co); err != nil {
 		s.end()

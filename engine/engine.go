@@ -102,6 +102,28 @@ func newConnID() string {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
 }
 
+// startHandler starts the handler goroutine of a queued subscription with a
+// handler (and closes s.done at once for the others). It reports false, and
+// starts nothing, when the engine is closing: under e.mu so that wg.Add never
+// races with Close's wg.Wait.
+func (e *Engine) startHandler(s *Subscription) bool {
+	if s.handler == nil || s.inline {
+		if e.closed.Load() {
+			return false
+		}
+		close(s.done)
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return false
+	}
+	e.wg.Add(1)
+	go s.run()
+	return true
+}
+
 // removeConn forgets c.
 func (e *Engine) removeConn(c *Conn) {
 	e.mu.Lock()

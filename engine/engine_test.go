@@ -714,3 +714,32 @@ func TestMessageFromAndQoS(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, m.QoS)
 }
+
+// TestSubscribeRacingClose subscribes while the engine closes: every
+// Subscribe either succeeds (and its subscription ends with the engine) or
+// returns ErrClosed, nothing panics, and no goroutine is left.
+func TestSubscribeRacingClose(t *testing.T) {
+	leaktest.Check(t)
+	for range 20 {
+		e, err := engine.New(engine.Options{})
+		require.NoError(t, err)
+		c, err := e.Connect(engine.ConnOptions{Trusted: true})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				for j := 0; ; j++ {
+					s, err := c.Subscribe(context.Background(), fmt.Sprintf("r/%d/%d/", i, j), func(*engine.Message) {})
+					if err != nil {
+						require.ErrorIs(t, err, engine.ErrClosed)
+						return
+					}
+					<-s.Done() // returns once the engine has closed
+					return
+				}
+			})
+		}
+		require.NoError(t, e.Close())
+		wg.Wait()
+	}
+}
