@@ -145,3 +145,32 @@ func BenchmarkPublishPayload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLatency is closed-loop: one message in flight, timed from Publish
+// until the last of the subscribers' handlers has run. ns/op is that latency.
+func BenchmarkLatency(b *testing.B) {
+	for _, subs := range []int{1, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			e, _ := engine.New(engine.Options{})
+			defer e.Close()
+			c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+			var left atomic.Int64
+			done := make(chan struct{}, 1)
+			for range subs {
+				_, _ = c.Subscribe(context.Background(), "lat/", func(*engine.Message) {
+					if left.Add(-1) == 0 {
+						done <- struct{}{}
+					}
+				})
+			}
+			payload := make([]byte, 64)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				left.Store(int64(subs))
+				_ = c.Publish(ctx, "lat/", payload)
+				<-done
+			}
+		})
+	}
+}

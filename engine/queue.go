@@ -122,13 +122,17 @@ func (q *queue) pop(ctx context.Context, spare []*Message) (batch []*Message, ok
 		}
 		q.waiting = true
 		q.mu.Unlock()
-		select {
-		case <-q.wake:
-		case <-ctx.Done():
-			q.mu.Lock()
-			q.waiting = false
-			q.mu.Unlock()
-			return nil, false
+		if done := ctx.Done(); done == nil {
+			<-q.wake // a plain receive parks and wakes faster than a select
+		} else {
+			select {
+			case <-q.wake:
+			case <-done:
+				q.mu.Lock()
+				q.waiting = false
+				q.mu.Unlock()
+				return nil, false
+			}
 		}
 		q.mu.Lock()
 	}
