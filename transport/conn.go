@@ -42,16 +42,19 @@ type conn struct {
 	pubChannel string
 	pubPlain   bool
 
-	raw     syscall.RawConn // raw TCP connections only: for non-blocking inline writes
-	ws      *websocket.Conn // WebSocket connections: batches are framed in place
-	pending []pendingFlush  // inline writes owed after the current Publish (read goroutine only)
+	raw        syscall.RawConn           // TCP sockets (raw or under a WebSocket): for non-blocking inline writes
+	wsWrite    func([]byte) (int, error) // WebSocket over TCP: one non-blocking write on raw
+	ws         *websocket.Conn           // WebSocket connections: batches are framed in place
+	pending    []pendingFlush            // inline writes owed after the current Publish (read goroutine only)
+	deferFlush bool                      // publish does the pending inline writes after its acknowledgement
 
 	// Writer state, owned by whoever holds wmu.
-	tail  []byte    // bytes an inline write could not write, to go first
-	wdl   time.Time // write deadline in force
-	wmu   sync.Mutex
-	batch []inflight
-	spare []byte
+	tail   []byte    // bytes an inline write could not write, to go first (for a WebSocket: a whole unframed batch with headroom)
+	wsKept bool      // the WebSocket holds the unsent end of a frame (ws.Flush sends it)
+	wdl    time.Time // write deadline in force
+	wmu    sync.Mutex
+	batch  []inflight
+	spare  []byte
 }
 
 type will struct {
@@ -70,6 +73,21 @@ func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 	c.info.RemoteAddr = nc.RemoteAddr()
 	if tc, ok := nc.(*net.TCPConn); ok && inlineWrites {
 		c.raw, _ = tc.SyscallConn()
+	} else if c.ws != nil && inlineWrites {
+		// A WebSocket over plain TCP (not TLS) is written inline too:
+		// the batch is framed in place and the frame goes out with one
+		// non-blocking write on the socket under it.
+		under := c.ws.Conn
+		if pc, ok := under.(*prefixConn); ok {
+			under = pc.Conn
+		}
+		if tc, ok := under.(*net.TCPConn); ok {
+			c.raw, _ = tc.SyscallConn()
+			if c.raw != nil {
+				raw := c.raw
+				c.wsWrite = func(b []byte) (int, error) { return writeNonBlocking(raw, b) }
+			}
+		}
 	}
 	s.mu.Lock()
 	if s.closing.Load() {
@@ -420,8 +438,14 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 	if string(p.Topic) != c.pubTopic {
 		c.setTopic(string(p.Topic))
 	}
+	// The subscribers' inline writes wait until the acknowledgement is
+	// queued (and, at the end of a burst, written), so that a publisher
+	// hears its PUBACK no later than the subscribers hear the message.
+	c.deferFlush = true
 	pre, err := c.route(ctx, p.Payload, p.QoS, p.Retain, p.ID)
+	c.deferFlush = false
 	if err != nil {
+		c.flushPending()
 		return err
 	}
 	ack := append(c.ctrlBuf[:0], pre...)
@@ -432,10 +456,31 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 			ack = mqtt.AppendAck(ack, mqtt.Puback, p.ID)
 		}
 	}
-	if len(ack) > 0 && !c.send(ack) {
+	ok := true
+	if len(ack) > 0 {
+		ok = c.sendOwn(ack)
+	}
+	c.flushPending()
+	if !ok {
 		return errProtocol
 	}
 	return nil
+}
+
+// sendOwn is send for the read goroutine: when the client has nothing more
+// buffered and the connection can be written inline, the packets are
+// written at once by this goroutine (see flushInline) rather than by a
+// writer goroutine.
+func (c *conn) sendOwn(b []byte) bool {
+	if c.raw == nil || c.r.Complete() {
+		return c.send(b)
+	}
+	c.ctrlBuf = b[:0]
+	ok, flush := c.sess.queueCtrl(c, b, true)
+	if flush {
+		c.flushInline(c.sess)
+	}
+	return ok
 }
 
 // requestAckDelay delays the PUBACK of a QoS 1 emitter/ request behind its
@@ -528,7 +573,9 @@ func (c *conn) publishPlain(ctx context.Context, channel string, payload []byte,
 	c.sess.publishing.Store(c)
 	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
 	c.sess.publishing.Store(nil)
-	c.flushPending()
+	if !c.deferFlush {
+		c.flushPending()
+	}
 	return err
 }
 
@@ -541,7 +588,9 @@ func (c *conn) publishKeyed(ctx context.Context, channel, key string, payload []
 	c.sess.publishing.Store(c)
 	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
 	c.sess.publishing.Store(nil)
-	c.flushPending()
+	if !c.deferFlush {
+		c.flushPending()
+	}
 	return err
 }
 
@@ -650,10 +699,19 @@ func (c *conn) writeLoop(s *session) {
 	defer c.srv.wg.Done()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if len(c.tail) > 0 {
+	if len(c.tail) > 0 || c.wsKept {
 		c.setWriteDeadline()
-		_, err := c.nc.Write(c.tail)
+		var err error
+		switch {
+		case c.ws == nil:
+			_, err = c.nc.Write(c.tail)
+		case len(c.tail) > 0:
+			err = c.ws.WriteFramed(c.tail) // sends what the WebSocket kept first
+		default:
+			err = c.ws.Flush()
+		}
 		c.tail = c.tail[:0]
+		c.wsKept = false
 		if err != nil {
 			c.writeFailed(s)
 			return
@@ -778,7 +836,8 @@ func (c *conn) flushPending() {
 }
 
 // flushInline is the writer's work done on a publisher's read goroutine, for
-// a raw TCP connection whose writer is idle: what is queued is encoded and
+// a TCP connection (raw, or under a WebSocket whose frame is built in place
+// around the batch) whose writer is idle: what is queued is encoded and
 // written with one non-blocking system call. Whatever the socket does not
 // take at once (and whatever is queued meanwhile) goes to a writer goroutine,
 // so the publisher never waits for this client. At low rates this saves a
@@ -788,16 +847,33 @@ func (c *conn) flushPending() {
 func (c *conn) flushInline(s *session) {
 	c.wmu.Lock()
 	buf := getWriteBuf()
+	head := 0
+	if c.ws != nil {
+		head = websocket.MaxHeaderLen
+		buf.b = append(buf.b, make([]byte, head)...) // room for the frame header
+	}
 	var ok bool
 	buf.b, ok = c.encodeBatch(s, buf.b)
 	failed := false
-	if ok && len(buf.b) > 0 {
-		n, err := writeNonBlocking(c.raw, buf.b)
-		switch {
-		case err != nil:
-			failed = true
-		case n < len(buf.b):
-			c.tail = append(c.tail[:0], buf.b[n:]...)
+	if ok && len(buf.b) > head {
+		if c.ws != nil {
+			sent, kept, err := c.ws.TryWriteFramed(buf.b, c.wsWrite)
+			switch {
+			case err != nil:
+				failed = true
+			case !sent: // a pong or close frame is being written: the writer sends it
+				c.tail = append(c.tail[:0], buf.b...)
+			case kept:
+				c.wsKept = true
+			}
+		} else {
+			n, err := writeNonBlocking(c.raw, buf.b)
+			switch {
+			case err != nil:
+				failed = true
+			case n < len(buf.b):
+				c.tail = append(c.tail[:0], buf.b[n:]...)
+			}
 		}
 	}
 	putWriteBuf(buf)
@@ -808,7 +884,7 @@ func (c *conn) flushInline(s *session) {
 	}
 	s.mu.Lock()
 	if s.conn == c {
-		if len(c.tail) > 0 || len(s.queue) > s.head {
+		if len(c.tail) > 0 || c.wsKept || len(s.queue) > s.head {
 			s.srv.wg.Add(1)
 			go c.writeLoop(s) // keeps the writer role
 		} else {

@@ -59,9 +59,11 @@
 // about 64 KiB) and writes it in one system call, repeating until the queue is
 // empty, so a busy connection gets large writes and a quiet one an immediate
 // small write, with no timer. When a network client's publish ends its burst
-// (nothing more buffered from it), the idle raw-TCP subscribers it reaches
-// are written by its own goroutine with one non-blocking system call, the
-// rest left to a writer goroutine: no goroutine start per message at low
+// (nothing more buffered from it), its PUBACK and then the idle subscribers
+// it reaches over plain TCP (raw MQTT, or WebSocket with the frame built
+// around the batch) are written by its own goroutine, one non-blocking system
+// call each; TLS connections, and whatever a socket does not take at once,
+// are left to a writer goroutine: no goroutine start per message at low
 // rates.
 //
 // A client's queue holds at most Options.MaxQueued messages. When it is

@@ -226,15 +226,23 @@ func (s *session) roomLocked() {
 // It reports false when the connection has let too many pile up (it is
 // closed then).
 func (s *session) sendCtrl(c *conn, b []byte) bool {
+	ok, _ := s.queueCtrl(c, b, false)
+	return ok
+}
+
+// queueCtrl is sendCtrl. With inline (from c's read goroutine when c can be
+// written inline), it takes the writer role itself if no writer runs, and
+// reports flush: the caller then calls c.flushInline(s).
+func (s *session) queueCtrl(c *conn, b []byte, inline bool) (ok, flush bool) {
 	s.mu.Lock()
 	if s.conn != c {
 		s.mu.Unlock()
-		return true
+		return true, false
 	}
 	if len(s.ctrl)+len(b) > s.srv.opts.MaxPending {
 		s.mu.Unlock()
 		c.nc.Close()
-		return false
+		return false, false
 	}
 	if n := len(s.queue); n > s.head && s.queue[n-1].m == nil && int(s.queue[n-1].ctrl+s.queue[n-1].nctrl) == len(s.ctrl) {
 		s.queue[n-1].nctrl += int32(len(b)) // extend the last run
@@ -243,9 +251,14 @@ func (s *session) sendCtrl(c *conn, b []byte) bool {
 		s.nruns++
 	}
 	s.ctrl = append(s.ctrl, b...)
+	if inline && !s.writing {
+		s.writing = true
+		s.mu.Unlock()
+		return true, true
+	}
 	s.kickLocked()
 	s.mu.Unlock()
-	return true
+	return true, false
 }
 
 // kickLocked starts the writer goroutine if there is a connection and none

@@ -119,8 +119,10 @@ func headerHas(h http.Header, name, token string) bool {
 // one binary frame per call. Ping frames are answered and close frames are
 // echoed by Read.
 //
-// Read must be called from one goroutine at a time, and Write from one
-// goroutine at a time; a Read and a Write may run concurrently. Close may be
+// Read must be called from one goroutine at a time, and the writing methods
+// (Write, WriteFramed, TryWriteFramed, Flush) from one goroutine at a time; a
+// Read and a write may run concurrently (frames never interleave: a frame
+// TryWriteFramed left half sent is finished before any other). Close may be
 // called at any time from any goroutine.
 type Conn struct {
 	net.Conn
@@ -141,7 +143,8 @@ type Conn struct {
 	readErr   error
 	closed    bool // a close frame was received
 
-	wmu sync.Mutex // serialises frame writes (Write, pong, close)
+	wmu   sync.Mutex // serialises frame writes (Write, pong, close)
+	wrest []byte     // the unsent end of a frame TryWriteFramed began (under wmu)
 }
 
 // NewConn wraps a connection whose opening handshake has already been
@@ -381,7 +384,67 @@ func (c *Conn) WriteFramed(b []byte) error {
 	copy(b[start:], h)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
 	_, err := c.Conn.Write(b[start:])
+	return err
+}
+
+// TryWriteFramed is WriteFramed for a caller that must not wait: it frames
+// b[MaxHeaderLen:] in place and gives the frame to write, which must make one
+// attempt without blocking and report how much it took (0 when the socket
+// is full) or an error. It returns ok false, having written nothing, when
+// another frame is being written (the caller then sends b later with
+// WriteFramed). When write takes only part of the frame, Conn keeps the rest
+// (kept is true): it goes out before any later frame, and Flush sends it.
+// Frames therefore never interleave on the stream.
+func (c *Conn) TryWriteFramed(b []byte, write func([]byte) (int, error)) (ok, kept bool, err error) {
+	if len(b) < MaxHeaderLen {
+		return false, false, errors.New("websocket: TryWriteFramed needs MaxHeaderLen bytes of headroom")
+	}
+	if !c.wmu.TryLock() {
+		return false, false, nil
+	}
+	defer c.wmu.Unlock()
+	n := len(b) - MaxHeaderLen
+	var hb [MaxHeaderLen]byte
+	h := appendHeader(hb[:0], 2, n)
+	start := MaxHeaderLen - len(h)
+	copy(b[start:], h)
+	frame := b[start:]
+	if len(c.wrest) > 0 {
+		c.wrest = append(c.wrest, frame...)
+		return true, true, nil
+	}
+	w, err := write(frame)
+	if err != nil {
+		return true, false, err
+	}
+	if w < len(frame) {
+		c.wrest = append(c.wrest[:0], frame[w:]...)
+		return true, true, nil
+	}
+	return true, false, nil
+}
+
+// Flush sends what TryWriteFramed kept, if anything, waiting for the
+// socket (under the connection's write deadline).
+func (c *Conn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *Conn) flushLocked() error {
+	if len(c.wrest) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.wrest)
+	c.wrest = c.wrest[:0]
+	if cap(c.wrest) > 64<<10 {
+		c.wrest = nil
+	}
 	return err
 }
 
@@ -407,6 +470,9 @@ func (c *Conn) writeFrame(op byte, p []byte) error {
 	h := appendHeader(hb[:0], op, len(p))
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
 	if len(p) == 0 {
 		_, err := c.Conn.Write(h)
 		return err
@@ -417,9 +483,13 @@ func (c *Conn) writeFrame(op byte, p []byte) error {
 }
 
 // Close sends a close frame with status 1000 (normal closure) if no write is
-// in progress, then closes the connection.
+// in progress and no frame is half sent, then closes the connection.
 func (c *Conn) Close() error {
 	if c.wmu.TryLock() {
+		if len(c.wrest) > 0 {
+			c.wmu.Unlock()
+			return c.Conn.Close()
+		}
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		_, _ = c.Conn.Write([]byte{0x88, 2, 0x03, 0xe8})
 		c.wmu.Unlock()

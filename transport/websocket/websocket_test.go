@@ -277,3 +277,48 @@ func TestWriteFramed(t *testing.T) {
 	}
 	require.Error(t, websocket.NewConn(&chunkConn{}).WriteFramed([]byte{1}))
 }
+
+// TestTryWriteFramed checks that a frame the socket takes only part of is
+// finished before any later frame (another TryWriteFramed, a Write, a pong
+// answering a ping) and by Flush, so the stream decodes to whole frames in
+// order whatever the socket takes.
+func TestTryWriteFramed(t *testing.T) {
+	for _, take := range []int{0, 1, 2, 5, 200, 1 << 20} {
+		ping := frame(0x89, [4]byte{1, 2, 3, 4}, []byte("hi"))
+		cc := &chunkConn{chunks: [][]byte{ping}}
+		c := websocket.NewConn(cc)
+		partial := func(b []byte) (int, error) { // one attempt that takes at most take bytes
+			n := min(take, len(b))
+			cc.wrote.Write(b[:n])
+			return n, nil
+		}
+		p1 := bytes.Repeat([]byte{1}, 300)
+		p2 := bytes.Repeat([]byte{2}, 10)
+		ok, kept, err := c.TryWriteFramed(append(make([]byte, websocket.MaxHeaderLen), p1...), partial)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, take < 304, kept, "take %d", take)
+		ok, _, err = c.TryWriteFramed(append(make([]byte, websocket.MaxHeaderLen), p2...), partial)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, err = readAll(c, 64) // answers the ping: after what was kept
+		require.NoError(t, err)
+		_, err = c.Write([]byte("p3"))
+		require.NoError(t, err)
+		require.NoError(t, c.Flush())
+
+		r := bufio.NewReader(&cc.wrote)
+		var got [][]byte
+		var ops []byte
+		for cc.wrote.Len() > 0 || r.Buffered() > 0 {
+			op, p := readServerFrame(t, r)
+			ops = append(ops, op)
+			got = append(got, p)
+		}
+		require.Equal(t, []byte{0x82, 0x82, 0x8a, 0x82}, ops, "take %d", take)
+		require.Equal(t, [][]byte{p1, p2, []byte("hi"), []byte("p3")}, got, "take %d", take)
+	}
+	c := websocket.NewConn(&chunkConn{})
+	_, _, err := c.TryWriteFramed([]byte{1}, func(b []byte) (int, error) { return len(b), nil })
+	require.Error(t, err)
+}
