@@ -728,14 +728,17 @@ func TestSubscribeRacingClose(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 4 {
 			wg.Go(func() {
+				var subs []*engine.Subscription
 				for j := 0; ; j++ {
 					s, err := c.Subscribe(context.Background(), fmt.Sprintf("r/%d/%d/", i, j), func(*engine.Message) {})
 					if err != nil {
 						require.ErrorIs(t, err, engine.ErrClosed)
-						return
+						break
 					}
-					<-s.Done() // returns once the engine has closed
-					return
+					subs = append(subs, s)
+				}
+				for _, s := range subs {
+					<-s.Done() // every subscription made ends with the engine
 				}
 			})
 		}
