@@ -564,24 +564,22 @@ func (c *conn) route(ctx context.Context, payload []byte, qos mqtt.QoS, retain b
 	return nil, nil
 }
 
+// publishPlain publishes to a plain MQTT topic's channel.
 func (c *conn) publishPlain(ctx context.Context, channel string, payload []byte, qos mqtt.QoS, retain bool) error {
-	var optBuf [3]engine.Option
-	opts := append(optBuf[:0], engine.PlainTopic(), engine.WithQoS(uint8(qos)))
-	if retain {
-		opts = append(opts, engine.WithRetain())
-	}
-	c.sess.publishing.Store(c)
-	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
-	c.sess.publishing.Store(nil)
-	if !c.deferFlush {
-		c.flushPending()
-	}
-	return err
+	return c.publishAs(ctx, engine.PlainTopic(), channel, payload, qos, retain)
 }
 
+// publishKeyed publishes to an Emitter channel with its key.
 func (c *conn) publishKeyed(ctx context.Context, channel, key string, payload []byte, qos mqtt.QoS, retain bool) error {
+	return c.publishAs(ctx, engine.WithKey(key), channel, payload, qos, retain)
+}
+
+// publishAs publishes through the session's engine Conn, kind saying whether
+// the channel is plain or keyed, and records this connection as the publisher
+// for the inline subscriber writes it triggers.
+func (c *conn) publishAs(ctx context.Context, kind engine.Option, channel string, payload []byte, qos mqtt.QoS, retain bool) error {
 	var optBuf [3]engine.Option
-	opts := append(optBuf[:0], engine.WithKey(key), engine.WithQoS(uint8(qos)))
+	opts := append(optBuf[:0], kind, engine.WithQoS(uint8(qos)))
 	if retain {
 		opts = append(opts, engine.WithRetain())
 	}
