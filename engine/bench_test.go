@@ -29,19 +29,29 @@ func benchSubscribers(b *testing.B, c *engine.Conn, channel string, n int) (wait
 	}
 }
 
+// benchEngine returns an engine (closed with the benchmark), a trusted
+// connection, and the wait function of subs subscribers on "bench/room/".
+func benchEngine(b *testing.B, subs int) (*engine.Engine, *engine.Conn, func(total int64)) {
+	b.Helper()
+	e, err := engine.New(engine.Options{SlowTimeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Close() })
+	c, err := e.Connect(engine.ConnOptions{Trusted: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, c, benchSubscribers(b, c, "bench/room/", subs)
+}
+
 // BenchmarkPublish measures one publisher delivering to in-process
 // subscribers, end to end: the timer stops when every subscriber has
 // received every message. ns/op is per published message.
 func BenchmarkPublish(b *testing.B) {
 	for _, subs := range []int{1, 100} {
 		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
-			e, err := engine.New(engine.Options{SlowTimeout: time.Minute})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close()
-			c, _ := e.Connect(engine.ConnOptions{Trusted: true})
-			wait := benchSubscribers(b, c, "bench/room/", subs)
+			_, c, wait := benchEngine(b, subs)
 			payload := make([]byte, 64)
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -63,13 +73,7 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkPublishParallel(b *testing.B) {
 	for _, subs := range []int{1, 100} {
 		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
-			e, err := engine.New(engine.Options{SlowTimeout: time.Minute})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close()
-			sc, _ := e.Connect(engine.ConnOptions{Trusted: true})
-			wait := benchSubscribers(b, sc, "bench/room/", subs)
+			e, _, wait := benchEngine(b, subs)
 			payload := make([]byte, 64)
 			var published atomic.Int64
 			b.ReportAllocs()
@@ -122,10 +126,7 @@ func BenchmarkPublishPayload(b *testing.B) {
 	for _, size := range []int{64, 1024, 16384} {
 		for _, mode := range []string{"copy", "nocopy"} {
 			b.Run(fmt.Sprintf("%s/size=%d", mode, size), func(b *testing.B) {
-				e, _ := engine.New(engine.Options{SlowTimeout: time.Minute})
-				defer e.Close()
-				c, _ := e.Connect(engine.ConnOptions{Trusted: true})
-				wait := benchSubscribers(b, c, "bench/room/", 1)
+				_, c, wait := benchEngine(b, 1)
 				payload := make([]byte, size)
 				var opts []engine.Option
 				if mode == "nocopy" {
