@@ -264,3 +264,101 @@ func BenchmarkSubscribeUnsubscribeSameChannel(b *testing.B) {
 		})
 	}
 }
+
+// wideFilters mirrors the "13 matches" set of the peer comparison
+// (bench/cmd/compare, wideSet with seed 7): 10,000 distinct exact filters
+// metrics/hostH/M/S/, 1,000 filters of that shape with one or two levels
+// replaced by '+' (8 of which match the target topic) and 6 '#' filters (4
+// of which match). It returns the filters and the literal topics of the
+// exact ones, the target "metrics/host42/cpu/load/" first.
+func wideFilters() (filters, topics []string) {
+	r := rand.New(rand.NewPCG(7, 2))
+	host := func(i int) string { return "host" + strconv.Itoa(i) }
+	metric := func(i int) string {
+		if i == 0 {
+			return "cpu"
+		}
+		return "m" + strconv.Itoa(i)
+	}
+	stat := func(i int) string {
+		if i == 0 {
+			return "load"
+		}
+		return "s" + strconv.Itoa(i)
+	}
+	join := func(lv []string) string { return strings.Join(lv, "/") + "/" }
+	target := []string{"metrics", "host42", "cpu", "load"}
+	matches := func(f []string) bool {
+		for i, lv := range f {
+			if lv != "+" && lv != target[i] {
+				return false
+			}
+		}
+		return true
+	}
+	seen := map[string]bool{join(target): true}
+	filters = append(filters, join(target))
+	topics = append(topics, join(target))
+	for len(seen) < 10_000 {
+		f := join([]string{"metrics", host(r.IntN(1000)), metric(r.IntN(100)), stat(r.IntN(10))})
+		if !seen[f] {
+			seen[f] = true
+			filters = append(filters, f)
+			topics = append(topics, f)
+		}
+	}
+	filters = append(filters,
+		"+/host42/cpu/load/", "metrics/+/cpu/load/", "metrics/host42/+/load/",
+		"metrics/host42/cpu/+/", "+/+/cpu/load/", "metrics/+/+/load/",
+		"metrics/host42/+/+/", "+/host42/+/load/")
+	for n := 0; n < 992; {
+		f := []string{"metrics", host(r.IntN(1000)), metric(r.IntN(100)), stat(r.IntN(10))}
+		for range 1 + r.IntN(2) {
+			f[r.IntN(4)] = "+"
+		}
+		if !matches(f) {
+			filters = append(filters, join(f))
+			n++
+		}
+	}
+	filters = append(filters, "#", "metrics/#", "metrics/host42/#", "metrics/host42/cpu/#", "logs/#", "metrics/host7/#")
+	return filters, topics
+}
+
+// BenchmarkMatchWide is the peer comparison's "13 matches" cell (10k exact,
+// 1k '+' and 6 '#' subscriptions, a topic matching 13 of them), so that its
+// figure can be reproduced here. rotate looks up the 10k distinct topics of
+// the exact filters in turn, as the comparison's rotating cell does.
+func BenchmarkMatchWide(b *testing.B) {
+	filters, topics := wideFilters()
+	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+		t := trie.New[int](mode)
+		for i, f := range filters {
+			if err := t.Insert(f, i); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(mode.String()+"/target", func(b *testing.B) {
+			if got := matchCount(t, topics[0]); got != 13 {
+				b.Fatalf("%d matches, want 13", got)
+			}
+			b.ReportAllocs()
+			n := 0
+			fn := func(int) { n++ }
+			for b.Loop() {
+				t.Match(topics[0], fn)
+			}
+		})
+		b.Run(mode.String()+"/rotate", func(b *testing.B) {
+			b.ReportAllocs()
+			n, i := 0, 0
+			fn := func(int) { n++ }
+			for b.Loop() {
+				t.Match(topics[i], fn)
+				if i++; i == len(topics) {
+					i = 0
+				}
+			}
+		})
+	}
+}
