@@ -19,8 +19,9 @@ import (
 // last max bytes, and false for older ones.
 func TestRing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, size := range []int{0, 64, 1000, 1 << 16, 1<<16 + 7} {
-		r := ring{max: size}
+	for _, c := range []struct{ size, chunk int }{{0, 0}, {64, 0}, {1000, 0}, {1 << 16, 0}, {1<<16 + 7, 0}, {1000, 7}, {1 << 16, 1000}, {1<<16 + 7, 1 << 12}} {
+		size := c.size
+		r := ring{max: size, chunk: c.chunk}
 		type rec struct {
 			p    []byte
 			cpos uint64
@@ -35,8 +36,8 @@ func TestRing(t *testing.T) {
 			cpos := r.add(p)
 			recs = append(recs, rec{p, cpos, r.end})
 		}
-		if size > 0 && len(r.buf) > size {
-			t.Fatalf("max %d: buffer grew to %d", size, len(r.buf))
+		if n := r.allocated(); size > 0 && n > size {
+			t.Fatalf("max %d: buffer grew to %d", size, n)
 		}
 		hits := 0
 		for _, x := range recs {

@@ -44,14 +44,49 @@ type ient struct {
 	size    uint32 // payload length
 }
 
-// ring is a cache of the newest history payloads: a FIFO ring buffer of at
-// most max bytes, written by the committer. A payload stays readable until
-// max more bytes have been written after it. Positions are absolute (bytes
-// written since the start); the buffer grows up to max as needed.
+// ring is a cache of the newest history payloads: a FIFO ring buffer of
+// max bytes, written by the committer. A payload stays readable until max
+// more bytes have been written after it. Positions are absolute (bytes
+// written since the start). The buffer is made of chunks of ringChunk bytes
+// allocated when first written, so the cache never copies itself to grow.
 type ring struct {
-	buf []byte
-	max int
-	end uint64 // absolute position of the next byte written
+	chunks [][]byte
+	max    int
+	chunk  int    // bytes per chunk; ringChunk if 0
+	end    uint64 // absolute position of the next byte written
+}
+
+// ringChunk is the default size of a chunk of the ring.
+const ringChunk = 1 << 20
+
+// allocated returns how many bytes of buffer the ring holds.
+func (r *ring) allocated() int {
+	n := 0
+	for _, c := range r.chunks {
+		n += len(c)
+	}
+	return n
+}
+
+// span returns the buffer at offset off (< max) and up to n bytes after it,
+// in one chunk. With alloc it allocates the chunk if needed (the writer);
+// readers only read positions written before.
+func (r *ring) span(off, n int, alloc bool) []byte {
+	cs := r.chunk
+	if cs <= 0 {
+		cs = ringChunk
+	}
+	i := off / cs
+	if alloc {
+		if r.chunks == nil {
+			r.chunks = make([][]byte, (r.max+cs-1)/cs)
+		}
+		if r.chunks[i] == nil {
+			r.chunks[i] = make([]byte, min(cs, r.max-i*cs))
+		}
+	}
+	c := r.chunks[i][off%cs:]
+	return c[:min(n, len(c))]
 }
 
 // add copies p into the ring and returns 1 + its position, or 0 when p is
@@ -61,21 +96,14 @@ func (r *ring) add(p []byte) uint64 {
 		return 0
 	}
 	pos := r.end
-	if len(p) == 0 {
-		return pos + 1
+	off := int(pos % uint64(r.max))
+	for rest := p; len(rest) > 0; {
+		n := copy(r.span(off, len(rest), true), rest)
+		rest = rest[n:]
+		if off += n; off == r.max {
+			off = 0
+		}
 	}
-	if need := pos + uint64(len(p)); need > uint64(len(r.buf)) && len(r.buf) < r.max {
-		// Still growing: the positions written so far are below len(buf).
-		n := min(max(2*len(r.buf), int(need), 1<<16), r.max)
-		r.buf = append(r.buf, make([]byte, n-len(r.buf))...)
-	}
-	off := int(pos % uint64(len(r.buf)))
-	if len(r.buf) < r.max && off+len(p) > len(r.buf) {
-		// Cannot happen: the buffer wraps only once it is full size.
-		return 0
-	}
-	n := copy(r.buf[off:], p)
-	copy(r.buf, p[n:])
 	r.end += uint64(len(p))
 	return pos + 1
 }
@@ -90,12 +118,17 @@ func (r *ring) get(dst []byte, cpos uint64) bool {
 		return true
 	}
 	pos := cpos - 1
-	if r.end-pos > uint64(len(r.buf)) {
+	if r.end-pos > uint64(r.max) {
 		return false // overwritten since
 	}
-	off := int(pos % uint64(len(r.buf)))
-	n := copy(dst, r.buf[off:])
-	copy(dst[n:], r.buf)
+	off := int(pos % uint64(r.max))
+	for len(dst) > 0 {
+		n := copy(dst, r.span(off, len(dst), false))
+		dst = dst[n:]
+		if off += n; off == r.max {
+			off = 0
+		}
+	}
 	return true
 }
 
