@@ -104,12 +104,7 @@ func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts
 	if err := e.authorize(c, opPublish, &ch, &co); err != nil {
 		return err
 	}
-	var m *Message
-	if co.noCopy {
-		m = &Message{Payload: payload}
-	} else {
-		m = newMessage(payload)
-	}
+	m := e.newMessage(payload, co.noCopy)
 	m.ID = e.ids.next(e.opts.Clock())
 	m.Channel = ch.Path
 	m.QoS, m.from = co.qos, c

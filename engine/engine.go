@@ -19,6 +19,8 @@ type Engine struct {
 	subs *trie.Trie[*Subscription]
 	ids  *idGen
 	auth authState // channel keys: license, key cache, bans (auth.go)
+	msgs msgAlloc  // Message headers (message.go)
+	bufs byteArena // copied payloads (message.go)
 
 	closed atomic.Bool
 	mu     sync.Mutex // guards conns

@@ -746,3 +746,94 @@ func TestSubscribeRacingClose(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestKeptMessagesStayIntact keeps every message that concurrent publishers
+// send, with payloads of every size class the engine carves from shared
+// blocks, and checks afterwards that none was overwritten by a later one.
+func TestKeptMessagesStayIntact(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, engine.Options{QueueSize: 1 << 14})
+	const pubs, perPub = 2, 3000
+	col := newCollector()
+	_, err := connect(t, e).Subscribe(ctx, "keep/", col.handle)
+	require.NoError(t, err)
+	payload := func(p, i int) []byte {
+		n := (i * 37) % 700 // across the arena limit and many chunks
+		return bytes.Repeat([]byte{byte(p*131 + i)}, n)
+	}
+	var wg sync.WaitGroup
+	for p := range pubs {
+		c := connect(t, e)
+		wg.Go(func() {
+			for i := range perPub {
+				var opts []engine.Option
+				if i%5 == 0 {
+					opts = append(opts, engine.NoCopy())
+				}
+				if err := c.Publish(ctx, fmt.Sprintf("keep/%d/%d/", p, i), payload(p, i), opts...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	col.wait(t, pubs*perPub)
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	ids := make(map[engine.ID]bool, len(col.msgs))
+	for _, m := range col.msgs {
+		var p, i int
+		_, err := fmt.Sscanf(m.Channel, "keep/%d/%d/", &p, &i)
+		require.NoError(t, err)
+		want := payload(p, i)
+		require.Equal(t, want, []byte(m.Payload), "message %d of publisher %d", i, p)
+		require.Equal(t, len(want), cap(m.Payload), "an append cannot reach a neighbour")
+		require.False(t, ids[m.ID], "duplicate ID")
+		ids[m.ID] = true
+	}
+	for _, m := range col.msgs { // appending to one payload leaves the others alone
+		_ = append(m.Payload, 0xFF)
+	}
+	for _, m := range col.msgs {
+		var p, i int
+		_, _ = fmt.Sscanf(m.Channel, "keep/%d/%d/", &p, &i)
+		require.Equal(t, payload(p, i), []byte(m.Payload))
+	}
+}
+
+// TestPublishAllocations checks that a publish of a small payload, copied or
+// not, allocates nothing of its own: Messages and payload copies are carved
+// from blocks shared by many messages.
+func TestPublishAllocations(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, engine.Options{})
+	c := connect(t, e)
+	s, err := c.Subscribe(ctx, "a/", nil)
+	require.NoError(t, err)
+	payload := make([]byte, 64)
+	for _, opts := range [][]engine.Option{nil, {engine.NoCopy()}} {
+		allocs := testing.AllocsPerRun(1000, func() {
+			_ = c.Publish(ctx, "a/", payload, opts...)
+			_, _ = s.Next(ctx)
+		})
+		require.Zero(t, allocs, "options %v", opts)
+	}
+}
+
+func TestMessageClone(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, engine.Options{})
+	c := connect(t, e)
+	s, err := c.Subscribe(ctx, "cl/", nil)
+	require.NoError(t, err)
+	require.NoError(t, c.Publish(ctx, "cl/", []byte("payload"), engine.WithQoS(1)))
+	m, err := s.Next(ctx)
+	require.NoError(t, err)
+	cl := m.Clone()
+	require.Equal(t, *m, *cl)
+	require.Same(t, c, cl.From())
+	cl.Payload[0] = 'P'
+	require.Equal(t, "payload", m.String(), "the clone's payload is its own")
+	require.Nil(t, (&engine.Message{}).Clone().Payload)
+}
