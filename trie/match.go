@@ -1,5 +1,7 @@
 package trie
 
+import "hash/maphash"
+
 // Match calls fn once for every subscription whose filter matches topic, and
 // once for each share group with matching members, with one of them. A value
 // subscribed through several matching filters (or twice through the same
@@ -45,6 +47,9 @@ func (t *Trie[T]) MatchAppend(dst []T, topic string) []T {
 const (
 	maxRec   = 8 // share sets remembered by the first pass of a Match
 	maxSlots = 8 // share groups counted at once
+	// topicLevels is the number of levels of a topic whose bounds and hashes
+	// a Match remembers; deeper levels are found and hashed again each time.
+	topicLevels = 16
 )
 
 // Phases of the share-group walks (slow path).
@@ -68,77 +73,151 @@ type matcher[T comparable] struct {
 	over  bool // more than maxRec share sets matched
 	nrec  int
 	rec   [maxRec]*set[T] // immutable snapshot of the matched share sets
+
+	// The walk meets each level of the topic in several branches (a '+'
+	// child and the literal one): the first visit records where the level
+	// ends and, when a table is probed, its hash, so that later visits
+	// neither scan nor hash it again.
+	nends  int                 // levels whose end is recorded
+	ends   [topicLevels]uint32 // ends[i]: offset in b just past level i
+	hashes [topicLevels]uint64 // hash of level i, 0 when not computed yet
+}
+
+// level returns level i of the topic, which starts at byte pos, and the
+// position of level i+1, and records where the level ends. The walks read
+// recorded ends themselves; they call level for the others.
+func (m *matcher[T]) level(i, pos int) (level string, next int) {
+	lv, next := nextLevel(m.b, pos)
+	if i == m.nends && i < topicLevels {
+		m.ends[i] = uint32(next - 1)
+		m.nends++
+	}
+	return lv, next
 }
 
 // walk visits every node whose subscriptions match the topic. st is nil in
 // the main phase.
 func (t *Trie[T]) walk(m *matcher[T], st *shareState[T]) {
 	if t.mode == Emitter {
-		t.emitter(m, t.root, 0, st)
+		t.emitter(m, t.root, 0, 0, st)
 		return
 	}
 	if len(m.b) > 0 && m.b[0] == '$' {
 		// Filters starting with a wildcard do not match "$..." topics:
 		// skip the root's '#' and '+' and follow the literal level only.
-		lv, next := nextLevel(m.b, 0)
-		if c := t.lookup(t.root, lv); c != nil {
-			t.mqtt(m, c, next, st)
+		lv, next := m.level(0, 0)
+		c := t.root.one.Load()
+		if c == nil || c.level != lv {
+			c = t.lookup(m, t.root, 0, lv)
+		}
+		if c != nil {
+			t.mqtt(m, c, 1, next, st)
 		}
 		return
 	}
-	t.mqtt(m, t.root, 0, st)
+	t.mqtt(m, t.root, 0, 0, st)
 }
 
-// lookup returns the literal child of n for level lv, or nil.
-func (t *Trie[T]) lookup(n *node[T], lv string) *node[T] {
-	return n.child(lv, t.seed, t.tomb)
+// lookup returns the child of n for lv, level i of the topic, from the
+// table of n, or nil. The walks look at the only child of n themselves.
+func (t *Trie[T]) lookup(m *matcher[T], n *node[T], i int, lv string) *node[T] {
+	tb := n.kids.Load()
+	if tb == nil {
+		return nil
+	}
+	var h uint64
+	if i < topicLevels {
+		if h = m.hashes[i]; h == 0 {
+			h = maphash.String(t.seed, lv)
+			m.hashes[i] = h
+		}
+	} else {
+		h = maphash.String(t.seed, lv)
+	}
+	return tb.find(lv, h, t.tomb)
 }
+
+// The two walks below look at a node's only child and at the recorded
+// level ends themselves: the calls would be too large for the compiler to
+// inline, and a Match runs the loop once per node it visits.
 
 // emitter visits, with prefix semantics, node n which matched the levels of
-// the topic before pos.
-func (t *Trie[T]) emitter(m *matcher[T], n *node[T], pos int, st *shareState[T]) {
+// the topic before level i, which starts at byte pos.
+func (t *Trie[T]) emitter(m *matcher[T], n *node[T], i, pos int, st *shareState[T]) {
 	for {
-		m.visit(n.subs.Load(), st)
+		if s := n.subs.Load(); s != nil {
+			m.visit(s, st)
+		}
 		if pos > len(m.b) {
 			return
 		}
-		lv, next := nextLevel(m.b, pos)
-		if p := n.plus(); p != nil {
-			t.emitter(m, p, next, st)
+		var lv string
+		var next int
+		if i < m.nends {
+			e := int(m.ends[i])
+			lv, next = m.b[pos:e], e+1
+		} else {
+			lv, next = m.level(i, pos)
 		}
-		if n = t.lookup(n, lv); n == nil {
-			return
+		if e := n.ext.Load(); e != nil {
+			if p := e.plus.Load(); p != nil {
+				t.emitter(m, p, i+1, next, st)
+			}
 		}
-		pos = next
+		c := n.one.Load()
+		if c == nil || c.level != lv {
+			if c = t.lookup(m, n, i, lv); c == nil {
+				return
+			}
+		}
+		n, i, pos = c, i+1, next
 	}
 }
 
 // mqtt visits, with MQTT semantics, node n which matched the levels of the
-// topic before pos.
-func (t *Trie[T]) mqtt(m *matcher[T], n *node[T], pos int, st *shareState[T]) {
+// topic before level i, which starts at byte pos.
+func (t *Trie[T]) mqtt(m *matcher[T], n *node[T], i, pos int, st *shareState[T]) {
 	for {
+		e := n.ext.Load()
 		if pos > len(m.b) {
-			m.visit(n.subs.Load(), st)
-			m.visit(n.rest(), st) // "a/#" matches "a"
+			if s := n.subs.Load(); s != nil {
+				m.visit(s, st)
+			}
+			if e != nil {
+				if s := e.rest.Load(); s != nil {
+					m.visit(s, st) // "a/#" matches "a"
+				}
+			}
 			return
 		}
-		m.visit(n.rest(), st)
-		lv, next := nextLevel(m.b, pos)
-		if p := n.plus(); p != nil {
-			t.mqtt(m, p, next, st)
+		var lv string
+		var next int
+		if i < m.nends {
+			e := int(m.ends[i])
+			lv, next = m.b[pos:e], e+1
+		} else {
+			lv, next = m.level(i, pos)
 		}
-		if n = t.lookup(n, lv); n == nil {
-			return
+		if e != nil {
+			if s := e.rest.Load(); s != nil {
+				m.visit(s, st)
+			}
+			if p := e.plus.Load(); p != nil {
+				t.mqtt(m, p, i+1, next, st)
+			}
 		}
-		pos = next
+		c := n.one.Load()
+		if c == nil || c.level != lv {
+			if c = t.lookup(m, n, i, lv); c == nil {
+				return
+			}
+		}
+		n, i, pos = c, i+1, next
 	}
 }
 
-// visit handles the subscriptions s (possibly nil) that match the topic.
+// visit handles the subscriptions s that match the topic.
 func (m *matcher[T]) visit(s *set[T], st *shareState[T]) {
-	if s == nil {
-		return
-	}
 	if st != nil {
 		if m.phase == phaseCount {
 			st.count(s, m.keep)
@@ -147,9 +226,15 @@ func (m *matcher[T]) visit(s *set[T], st *shareState[T]) {
 		}
 		return
 	}
-	for _, v := range s.vals {
-		if m.keep == nil || m.keep(v) {
+	if m.keep == nil {
+		for _, v := range s.vals {
 			m.fn(v)
+		}
+	} else {
+		for _, v := range s.vals {
+			if m.keep(v) {
+				m.fn(v)
+			}
 		}
 	}
 	if s.big != nil {

@@ -110,7 +110,12 @@ func (n *node[T]) child(level string, seed maphash.Seed, tomb *node[T]) *node[T]
 	if tb == nil {
 		return nil
 	}
-	h := maphash.String(seed, level)
+	return tb.find(level, maphash.String(seed, level), tomb)
+}
+
+// find returns the child of tb for level, whose hash is h, or nil. Safe for
+// concurrent use with the writer.
+func (tb *table[T]) find(level string, h uint64, tomb *node[T]) *node[T] {
 	mask := uint64(len(tb.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		sl := &tb.slots[i]
