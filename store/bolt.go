@@ -41,16 +41,25 @@ import (
 //
 // # Durability
 //
-// By default Store returns nil only after the messages are committed in a
-// bbolt transaction and the file is synced (fdatasync, twice per commit as
-// bbolt requires: pages, then meta page), so an acknowledged message survives
-// a process crash, an operating system crash and a power loss. Concurrent
-// Store calls are grouped: one committer goroutine commits everything queued
-// in one transaction, so many writers share each sync (group commit). With
-// Options.NoSync the file is not synced: a process crash still loses nothing
-// (the kernel has the writes), but an operating system crash or power loss may
-// lose acknowledged messages and corrupt the file. Delete, SaveBan and the
-// sweeper use the same sync policy.
+// By default Store returns nil only after the messages are written to disk
+// and synced, so an acknowledged message survives a process crash, an
+// operating system crash and a power loss. Concurrent Store calls are
+// grouped: one committer goroutine writes everything queued at once, so many
+// writers share each sync (group commit). History messages go first to a
+// write-ahead log, the file named after the bbolt file with "-wal" appended
+// (up to about 32 MiB, reused in place; keep it with the bbolt file): one
+// write and one fdatasync per group, where a bbolt commit syncs twice. A
+// background applier moves logged messages into bbolt in large, normally
+// synced, transactions (every 8 MiB of log, before a Delete, a sweep or a
+// retained message, and on Close), and OpenBolt applies what a crash left in
+// the log. Queries see a logged message as soon as its Store returns.
+// Retained messages, Delete, SaveBan and the sweeper commit to bbolt directly
+// (synced).
+//
+// With Options.NoSync there is no log and nothing is synced: a process crash
+// still loses nothing (the kernel has the writes), but an operating system
+// crash or power loss may lose acknowledged messages and corrupt the file.
+// Opening with NoSync applies and removes a log left by a durable store.
 //
 // # Concurrency
 //
@@ -68,7 +77,24 @@ type Bolt struct {
 	// wmu serialises the writers of the log and of the index (committer,
 	// Delete, sweep); its holder may read the index without ix.mu.
 	wmu  sync.Mutex
-	hist []*entry // committer scratch, under wmu
+	hist []*entry // committer scratch
+
+	// The write-ahead log (nil with NoSync; see wal.go). The committer
+	// writes it; the applier moves its records into bbolt.
+	wal     *walFile
+	pmu     sync.Mutex
+	pending map[pkey][]byte // logged, not yet applied: value of each message
+	amu     sync.Mutex      // guards the applier's fields below
+	acond   *sync.Cond      // on amu: records to apply, or records applied
+	arecs   []*walRec       // logged, waiting for the applier
+	abytes  int             // bytes in arecs
+	afree   []*walRec       // applied records, for reuse
+	// registered is the last record handed to the applier, applied the
+	// last one it applied, want the one somebody waits for.
+	registered, applied, want uint64
+	astop                     bool
+	aerr                      error // sticky: the log or the applier failed
+	adone                     chan struct{}
 
 	mu       sync.Mutex
 	queue    []*request
@@ -94,6 +120,7 @@ var (
 	bucketBans     = []byte("bans")
 	bucketMeta     = []byte("meta")
 	keyVersion     = []byte("version")
+	keyWALLSN      = []byte("wal") // the last record of the log applied (8 bytes)
 	// bucketMsgsV1 is format 1's history (channel 0x00 ID -> valVersion
 	// expires(8) payload); OpenBolt moves it to the log.
 	bucketMsgsV1 = []byte("m")
@@ -151,6 +178,14 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		}
 		return meta.Put(keyVersion, []byte{formatVersion})
 	})
+	var lsn uint64
+	if err == nil {
+		lsn, err = replayWAL(db, path, &o)
+	}
+	var wal *walFile
+	if err == nil && !o.NoSync {
+		wal, err = openWALFile(walPath(path), lsn, o.walWrap)
+	}
 	if err == nil {
 		err = db.View(func(tx *bbolt.Tx) error {
 			if bad := ix.load(tx); bad > 0 {
@@ -161,11 +196,20 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		})
 	}
 	if err != nil {
+		if wal != nil {
+			_ = wal.close()
+		}
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	b := &Bolt{opts: o, db: db, path: path, ix: ix, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	b.pool.New = func() any { return &request{done: make(chan error, 1)} }
+	if wal != nil {
+		b.wal, b.pending, b.adone = wal, make(map[pkey][]byte), make(chan struct{})
+		b.acond = sync.NewCond(&b.amu)
+		b.registered, b.applied, b.want = lsn, lsn, lsn
+		go b.applyLoop()
+	}
 	go b.commitLoop()
 	b.sweeper = startSweeper(&b.opts, b.Sweep)
 	return b, nil
@@ -452,7 +496,12 @@ func (b *Bolt) commitLoop() {
 		batch, b.queue = b.queue, batch[:0]
 		b.mu.Unlock()
 
-		err := b.commit(batch)
+		var err error
+		if b.wal != nil && !hasRetained(batch) {
+			err = b.commitWAL(batch)
+		} else {
+			err = b.commit(batch)
+		}
 		b.commits.Add(1)
 		b.committed.Add(int64(len(batch)))
 		if err != nil {
@@ -466,12 +515,10 @@ func (b *Bolt) commitLoop() {
 	}
 }
 
-// commit writes batch in one transaction, then adds its history to the index.
-func (b *Bolt) commit(batch []*request) error {
-	b.wmu.Lock()
-	defer b.wmu.Unlock()
-	// The history in key (ID) order, so that the log is written at its end
-	// page by page; of several messages with the same key, the last one.
+// histOf returns the history of batch in key (ID) order, so that the log is
+// written at its end page by page; of several messages with the same key,
+// the last one. It is the committer's scratch: release it with doneHist.
+func (b *Bolt) histOf(batch []*request) []*entry {
 	hist := b.hist[:0]
 	for _, r := range batch {
 		for i := range r.ents {
@@ -488,7 +535,24 @@ func (b *Bolt) commit(batch []*request) error {
 		}
 		out = append(out, e)
 	}
-	hist = out
+	return out
+}
+
+// doneHist releases the scratch returned by histOf.
+func (b *Bolt) doneHist(hist []*entry) {
+	clear(hist)
+	b.hist = hist[:0]
+}
+
+// commit writes batch in one transaction, then adds its history to the
+// index. With the log, it first has the applier apply every logged record.
+func (b *Bolt) commit(batch []*request) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if err := b.flush(); err != nil {
+		return err
+	}
+	hist := b.histOf(batch)
 	now := b.opts.Now().UnixNano()
 	err := b.db.Update(func(tx *bbolt.Tx) error { return b.apply(tx, batch, hist, now) })
 	if err == nil && len(hist) > 0 {
@@ -498,8 +562,7 @@ func (b *Bolt) commit(batch []*request) error {
 		}
 		b.ix.mu.Unlock()
 	}
-	clear(hist)
-	b.hist = hist[:0]
+	b.doneHist(hist)
 	return err
 }
 
@@ -658,6 +721,9 @@ func (b *Bolt) Query(ctx context.Context, q Query) ([]Message, error) {
 // lenient, it stops and reports missing at the first message it does not
 // find; if lenient, it clears the Channel of those it does not find.
 func (b *Bolt) read(out []Message, todo []int, lenient bool) (missing bool, err error) {
+	if todo = b.readPending(out, todo); len(todo) == 0 {
+		return false, nil
+	}
 	tx, err := b.db.Begin(false)
 	if err != nil {
 		if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
@@ -700,12 +766,7 @@ func (b *Bolt) read(out []Message, todo []int, lenient bool) (missing bool, err 
 		if len(v) < 9 || v[0] != valVersion {
 			return false, fmt.Errorf("%w: message value of %s %s", ErrCorrupt, m.Channel, m.ID)
 		}
-		if len(v)-9 == len(m.Payload) {
-			copy(m.Payload, v[9:])
-		} else { // replaced since the index was read
-			m.Payload = bytes.Clone(v[9:])
-		}
-		m.Expires = int64(binary.BigEndian.Uint64(v[1:9]))
+		fillPayload(m, v)
 	}
 	return missing, nil
 }
@@ -788,6 +849,9 @@ func (b *Bolt) Delete(ctx context.Context, channel string, ids ...ID) (int, erro
 	}
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
+	if err := b.flush(); err != nil {
+		return 0, err
+	}
 	// The history messages to remove, from the index (wmu: no lock needed).
 	var ents []ient
 	if len(ids) == 0 {
@@ -874,6 +938,9 @@ func (b *Bolt) Sweep(ctx context.Context) (int, error) {
 func (b *Bolt) sweepOnce(now int64) (removed int, more bool, err error) {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
+	if err := b.flush(); err != nil {
+		return 0, false, err
+	}
 	var drop []uint64
 	err = b.update(func(tx *bbolt.Tx) error {
 		removed, more, drop = 0, false, drop[:0]
@@ -1028,8 +1095,13 @@ func (b *Bolt) Close() error {
 		default:
 		}
 		<-b.done
+		if b.wal != nil {
+			if err := b.stopApplier(); err != nil {
+				b.closeErr = fmt.Errorf("store: close: %w", err)
+			}
+		}
 		b.closed.Store(true)
-		if err := b.db.Close(); err != nil {
+		if err := b.db.Close(); err != nil && b.closeErr == nil {
 			b.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 	})

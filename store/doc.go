@@ -55,12 +55,14 @@
 // # Durability
 //
 // Memory keeps nothing across Close. Bolt returns from Store only after the
-// messages are committed and synced to disk (fdatasync), so every
-// acknowledged message survives a crash of the process or of the machine.
-// Concurrent Store calls share one transaction and one sync (group commit by
-// a single committer goroutine that commits whatever is queued, without
-// waiting for more). Options.NoSync skips the sync: faster, safe against a
-// process crash, UNSAFE against an operating system crash or power loss.
+// messages are written and synced to disk (fdatasync), so every acknowledged
+// message survives a crash of the process or of the machine. Concurrent
+// Store calls share one write and one sync (group commit by a single
+// committer goroutine that writes whatever is queued, without waiting for
+// more): history goes to a write-ahead log next to the bbolt file (one sync
+// per group) and from there, in the background, into bbolt; see Bolt.
+// Options.NoSync skips the log and the syncs: faster, safe against a process
+// crash, UNSAFE against an operating system crash or power loss.
 // If the context of a Store call is done before the commit, Store returns the
 // context's error and the messages may or may not be stored.
 //
@@ -68,7 +70,8 @@
 //
 // Every Store in this package is safe for concurrent use by any number of
 // goroutines. A Query sees every Store call that returned before it started.
-// Close waits for the background goroutines it started (sweeper, committer)
+// Close waits for the background goroutines it started (sweeper, committer,
+// applier)
 // and leaves none behind; calls after Close return ErrClosed.
 //
 // # Limits

@@ -248,14 +248,19 @@ type Options struct {
 	// Default 64 MiB, allocated as it fills; a negative value disables the
 	// cache. OpenBolt fills it with the newest payloads of the file.
 	CacheBytes int
-	// NoSync (Bolt only) skips fsync on commit. THIS IS UNSAFE: after an
-	// operating system crash or power loss, acknowledged messages may be lost
-	// and the file may be corrupt. A crash of the process alone loses nothing.
+	// NoSync (Bolt only) skips the write-ahead log and every fsync. THIS IS
+	// UNSAFE: after an operating system crash or power loss, acknowledged
+	// messages may be lost and the file may be corrupt. A crash of the
+	// process alone loses nothing.
 	NoSync bool
 	// Logger receives the store's logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock used for expiry. Default time.Now.
 	Now func() time.Time
+
+	// walWrap and walApply (Bolt, tests only) replace walWrapBytes and
+	// walApplyBytes.
+	walWrap, walApply int64
 }
 
 func (o Options) withDefaults() Options {
@@ -282,6 +287,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.walWrap <= 0 {
+		o.walWrap = walWrapBytes
+	}
+	if o.walApply <= 0 {
+		o.walApply = walApplyBytes
 	}
 	return o
 }

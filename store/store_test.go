@@ -53,3 +53,21 @@ func TestBoltNoCache(t *testing.T) {
 		})
 	}
 }
+
+// TestBoltSmallWAL runs the suite with a write-ahead log of 4 KiB applied
+// every 1 KiB, so that it wraps around and is applied all the time, with
+// and without the payload cache.
+func TestBoltSmallWAL(t *testing.T) {
+	for _, size := range []int{0, -1} {
+		t.Run(fmt.Sprint("cache=", size), func(t *testing.T) {
+			storetest.Run(t, func(t testing.TB) store.Store {
+				s, err := store.OpenBoltWAL(filepath.Join(t.TempDir(), "h.db"), store.Options{CacheBytes: size}, 4096, 1024)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			})
+		})
+	}
+}

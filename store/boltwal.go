@@ -1,0 +1,357 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"go.etcd.io/bbolt"
+)
+
+// pkey names a logged message that is not applied yet.
+type pkey struct {
+	id ID
+	ch string
+}
+
+// hasRetained reports whether batch stores a retained message. Such batches
+// bypass the log: retained messages are read from bbolt only.
+func hasRetained(batch []*request) bool {
+	for _, r := range batch {
+		for i := range r.ents {
+			if r.ents[i].kind == kindRet {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// commitWAL logs the history of batch in one record (one write, one
+// fdatasync), makes it visible to queries (index, cache, pending values) and
+// hands the record to the applier.
+func (b *Bolt) commitWAL(batch []*request) error {
+	if err := b.applyErr(); err != nil {
+		return err
+	}
+	hist := b.histOf(batch)
+	defer b.doneHist(hist)
+	if len(hist) == 0 {
+		return nil
+	}
+	rec := b.newRec()
+	b.ix.mu.RLock()
+	for _, e := range hist {
+		s := logSlot(e.expires)
+		if old, ok := b.ix.find(e.ch, e.id); ok && logSlot(old.expires) != s {
+			rec.add(walDel, logSlot(old.expires), e.key, nil, e.ch)
+		}
+		rec.add(walPut, s, e.key, e.val, e.ch)
+	}
+	b.ix.mu.RUnlock()
+	err := b.wal.append(rec)
+	if errors.Is(err, errWrap) {
+		// The log is full: start again at its beginning once everything
+		// in it is in bbolt.
+		if err = b.waitApplied(b.wal.lsn); err == nil {
+			b.wal.rewind()
+			err = b.wal.append(rec)
+		}
+	}
+	if err != nil {
+		b.amu.Lock()
+		if b.aerr == nil {
+			// After a failed write or sync the file's state is unknown: no
+			// later write can be acknowledged.
+			b.aerr = fmt.Errorf("store: write-ahead log: %w", err)
+		}
+		b.afree = append(b.afree, rec)
+		b.amu.Unlock()
+		return err
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	b.pmu.Lock()
+	for i := range rec.ops {
+		if op := &rec.ops[i]; op.kind == walPut {
+			b.pending[pkey{op.id, op.ch}] = op.val
+		}
+	}
+	b.pmu.Unlock()
+	b.ix.mu.Lock()
+	for i := range rec.ops {
+		if op := &rec.ops[i]; op.kind == walPut {
+			b.ix.put(op.ch, ient{id: op.id, expires: int64(binary.BigEndian.Uint64(op.val[1:9])),
+				size: uint32(len(op.val) - 9), cpos: b.ix.cache.add(op.val[9:])})
+		}
+	}
+	b.ix.mu.Unlock()
+	b.amu.Lock()
+	b.arecs = append(b.arecs, rec)
+	b.abytes += len(rec.buf)
+	b.registered = rec.lsn
+	if int64(b.abytes) >= b.opts.walApply {
+		b.acond.Broadcast()
+	}
+	b.amu.Unlock()
+	return nil
+}
+
+// newRec returns an empty record, reusing an applied one.
+func (b *Bolt) newRec() *walRec {
+	b.amu.Lock()
+	var r *walRec
+	if n := len(b.afree); n > 0 {
+		r = b.afree[n-1]
+		b.afree[n-1] = nil
+		b.afree = b.afree[:n-1]
+	}
+	b.amu.Unlock()
+	if r == nil {
+		r = &walRec{}
+	}
+	r.reset()
+	return r
+}
+
+// applyErr returns the sticky error of the log or the applier.
+func (b *Bolt) applyErr() error {
+	if b.wal == nil {
+		return nil
+	}
+	b.amu.Lock()
+	defer b.amu.Unlock()
+	return b.aerr
+}
+
+// flush has the applier apply every record handed to it so far and waits
+// for it. It is a no-op without the log.
+func (b *Bolt) flush() error {
+	if b.wal == nil {
+		return nil
+	}
+	b.amu.Lock()
+	lsn := b.registered
+	b.amu.Unlock()
+	return b.waitApplied(lsn)
+}
+
+// waitApplied waits until the record lsn is applied.
+func (b *Bolt) waitApplied(lsn uint64) error {
+	b.amu.Lock()
+	defer b.amu.Unlock()
+	if lsn > b.want {
+		b.want = lsn
+		b.acond.Broadcast()
+	}
+	for b.applied < lsn && b.aerr == nil {
+		b.acond.Wait()
+	}
+	return b.aerr
+}
+
+// maxFreeRecs and maxFreeRecBytes bound the records kept for reuse.
+const (
+	maxFreeRecs     = 64
+	maxFreeRecBytes = 1 << 20
+)
+
+// applyLoop is the applier: it moves logged records into bbolt, many in one
+// transaction, when enough bytes wait (walApplyBytes), when somebody waits
+// for a record (flush: Delete, sweep, retained messages; the log wrapping
+// around) and on Close.
+func (b *Bolt) applyLoop() {
+	defer close(b.adone)
+	b.amu.Lock()
+	defer b.amu.Unlock()
+	for {
+		for len(b.arecs) == 0 || (int64(b.abytes) < b.opts.walApply && b.want <= b.applied && !b.astop) {
+			if b.astop && len(b.arecs) == 0 {
+				return
+			}
+			b.acond.Wait()
+		}
+		if b.aerr != nil {
+			// Nothing more can be applied; waiters see the error.
+			b.arecs, b.abytes = nil, 0
+			b.acond.Broadcast()
+			continue
+		}
+		recs := b.arecs
+		b.arecs, b.abytes = nil, 0
+		b.amu.Unlock()
+
+		last := recs[len(recs)-1].lsn
+		err := b.db.Update(func(tx *bbolt.Tx) error {
+			for _, r := range recs {
+				if err := applyOps(tx, r.ops); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(keyWALLSN, binary.BigEndian.AppendUint64(nil, last))
+		})
+		if err == nil {
+			b.pmu.Lock()
+			for _, r := range recs {
+				for i := range r.ops {
+					op := &r.ops[i]
+					if op.kind != walPut {
+						continue
+					}
+					k := pkey{op.id, op.ch}
+					if v, ok := b.pending[k]; ok && &v[0] == &op.val[0] {
+						delete(b.pending, k)
+					}
+				}
+			}
+			b.pmu.Unlock()
+		}
+
+		b.amu.Lock()
+		if err != nil {
+			b.aerr = fmt.Errorf("store: apply the write-ahead log: %w", err)
+			b.opts.Logger.Error("store: apply failed", "err", err, "records", len(recs))
+		} else {
+			b.applied = last
+			for _, r := range recs {
+				if len(b.afree) < maxFreeRecs && cap(r.buf) <= maxFreeRecBytes {
+					b.afree = append(b.afree, r)
+				}
+			}
+		}
+		b.acond.Broadcast()
+	}
+}
+
+// stopApplier applies what is left and stops the applier.
+func (b *Bolt) stopApplier() error {
+	b.amu.Lock()
+	b.astop = true
+	b.acond.Broadcast()
+	b.amu.Unlock()
+	<-b.adone
+	err := b.wal.close()
+	if aerr := b.applyErr(); aerr != nil {
+		err = aerr
+	}
+	return err
+}
+
+// applyOps applies the ops of one record.
+func applyOps(tx *bbolt.Tx, ops []walOp) error {
+	lb := tx.Bucket(bucketLog)
+	var (
+		slot uint64
+		sb   *bbolt.Bucket
+	)
+	for i := range ops {
+		op := &ops[i]
+		if op.kind == walDel {
+			if ob := lb.Bucket(slotKey(op.slot)); ob != nil {
+				if err := ob.Delete(op.key); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if sb == nil || op.slot != slot {
+			var err error
+			if sb, err = lb.CreateBucketIfNotExists(slotKey(op.slot)); err != nil {
+				return err
+			}
+			sb.FillPercent = 1 // written at its end: full pages
+			slot = op.slot
+		}
+		if err := sb.Put(op.key, op.val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readPending fills, from the values logged but not applied yet, the
+// payloads of out[i] for i in todo, and returns the indexes it could not
+// fill. It runs before the read transaction: a value that is no longer
+// pending was applied before that transaction starts.
+func (b *Bolt) readPending(out []Message, todo []int) []int {
+	if b.wal == nil {
+		return todo
+	}
+	b.pmu.Lock()
+	defer b.pmu.Unlock()
+	if len(b.pending) == 0 {
+		return todo
+	}
+	rest := todo[:0]
+	for _, i := range todo {
+		m := &out[i]
+		if v, ok := b.pending[pkey{m.ID, m.Channel}]; ok {
+			fillPayload(m, v)
+			continue
+		}
+		rest = append(rest, i)
+	}
+	return rest
+}
+
+// fillPayload copies the payload and expiry time of a history value v (valid
+// layout) into m.
+func fillPayload(m *Message, v []byte) {
+	if len(v)-9 == len(m.Payload) {
+		copy(m.Payload, v[9:])
+	} else { // replaced since the index was read
+		m.Payload = append([]byte(nil), v[9:]...)
+	}
+	m.Expires = int64(binary.BigEndian.Uint64(v[1:9]))
+}
+
+// replayWAL applies the records of the log of the bbolt file at path that
+// bbolt does not have yet, and returns the sequence number of the last
+// record of the log. With NoSync the log is then removed.
+func replayWAL(db *bbolt.DB, path string, o *Options) (uint64, error) {
+	recs, rerr := readWALFile(walPath(path))
+	if rerr != nil && !errors.Is(rerr, ErrCorrupt) {
+		return 0, rerr
+	}
+	if rerr != nil {
+		o.Logger.Error("store: write-ahead log record not applied", "path", walPath(path), "err", rerr)
+	}
+	var applied, last uint64
+	err := db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyWALLSN); len(v) == 8 {
+			applied = binary.BigEndian.Uint64(v)
+		}
+		last = applied
+		if len(recs) == 0 || recs[len(recs)-1].lsn <= applied {
+			return nil
+		}
+		if recs[0].lsn > applied+1 {
+			// Records are missing between the file and the log: not this
+			// file's log (or a copy of the file without its log).
+			o.Logger.Error("store: write-ahead log does not follow the file; ignored",
+				"path", walPath(path), "applied", applied, "first", recs[0].lsn)
+			last = recs[len(recs)-1].lsn
+			return meta.Put(keyWALLSN, binary.BigEndian.AppendUint64(nil, last))
+		}
+		for _, r := range recs {
+			if r.lsn > applied {
+				if err := applyOps(tx, r.ops); err != nil {
+					return err
+				}
+			}
+		}
+		last = recs[len(recs)-1].lsn
+		return meta.Put(keyWALLSN, binary.BigEndian.AppendUint64(nil, last))
+	})
+	if err != nil {
+		return 0, err
+	}
+	if o.NoSync {
+		if err := os.Remove(walPath(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, err
+		}
+	}
+	return last, nil
+}
