@@ -22,6 +22,9 @@
 #                  matrix in parts (e.g. one transport and QoS at a time) on a shared machine
 #   HERALD_BIN=... use this broker binary instead of building ./examples/broker
 #   HERALD_DESC="..." how the table's header describes that binary (e.g. the commit it was built from)
+#   HERALD_B_BIN=... a second Herald binary (e.g. a change against its base), labelled herald-b:
+#                  it runs in the same rounds, and the output gets two more tables, herald-b
+#                  against mosquitto and herald-b against herald; HERALD_B_DESC describes it
 #   HERALD_ARGS="..." extra broker flags; MOSQUITTO_CONF_EXTRA="..." extra mosquitto.conf lines
 #   MOSQUITTO_NODELAY=1  set_tcp_nodelay true (default): without it mosquitto's Nagle delays
 #                  deliveries (p50 2-4 ms instead of 0.2 ms at 5k msg/s 1-10 here), so the latency
@@ -33,7 +36,8 @@ root=$PWD
 
 if [ "${QUICK:-}" = 1 ]; then
   : "${ROUNDS:=1}" "${DURATION:=1s}" "${WARMUP:=300ms}" "${QOS:=0}" "${SIZES:=64}" "${TRANSPORTS:=tcp}"
-  : "${PACED_SHAPES:=1-1 1-10}" "${RATES:=5000}"
+  # "=" not ":=": PACED_SHAPES= (set and empty) means no paced runs, as it does without QUICK.
+  : "${PACED_SHAPES=1-1 1-10}" "${RATES:=5000}"
 fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-3s}
@@ -140,6 +144,16 @@ if [ -n "${HERALD_BIN:-}" ] || [ -d examples/broker ]; then
   wait_port "$h_port" "$h_pid" herald
   brokers=(herald mosquitto)
   log "herald pid $h_pid on $h_port (tcp and ws)"
+  if [ -n "${HERALD_B_BIN:-}" ]; then
+    : "${HERALD_B_DESC:=$HERALD_B_BIN}"
+    hb_port=$(free_port)
+    # shellcheck disable=SC2086
+    "$HERALD_B_BIN" -listen "127.0.0.1:$hb_port" -data "$tmp/herald-b-data" -plain ${HERALD_ARGS:-} >"$tmp/herald-b.log" 2>&1 &
+    hb_pid=$!; pids+=("$hb_pid")
+    wait_port "$hb_port" "$hb_pid" herald-b
+    brokers=(herald herald-b mosquitto)
+    log "herald-b pid $hb_pid on $hb_port (tcp and ws)"
+  fi
   if [ "$KEYED" = 1 ]; then
     herald_master=$(cat "$tmp/herald-data/master.secret" 2>/dev/null || true)
     [ -n "$herald_master" ] || { log "KEYED=1: no master secret found in $tmp/herald-data"; exit 1; }
@@ -154,9 +168,17 @@ url() { # url BROKER TRANSPORT
     mosquitto:ws) echo "ws://127.0.0.1:$mq_ws/mqtt" ;;
     herald:tcp) echo "tcp://127.0.0.1:$h_port" ;;
     herald:ws) echo "ws://127.0.0.1:$h_port/mqtt" ;;
+    herald-b:tcp) echo "tcp://127.0.0.1:$hb_port" ;;
+    herald-b:ws) echo "ws://127.0.0.1:$hb_port/mqtt" ;;
   esac
 }
-pid_of() { if [ "$1" = herald ]; then echo "$h_pid"; else echo "$mq_pid"; fi; }
+pid_of() {
+  case "$1" in
+    herald) echo "$h_pid" ;;
+    herald-b) echo "$hb_pid" ;;
+    *) echo "$mq_pid" ;;
+  esac
+}
 
 mkdir -p "$(dirname "$OUT")"
 [ "${RAW_APPEND:-0}" = 1 ] || : >"$RAW"
@@ -173,8 +195,9 @@ one() { # one BROKER TRANSPORT mqttload-args...
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
-  order=("${brokers[@]}")
-  if ((round % 2 == 0)) && ((${#brokers[@]} == 2)); then order=("${brokers[1]}" "${brokers[0]}"); fi
+  # The order rotates every round (with two brokers: flips).
+  order=()
+  for ((i = 0; i < ${#brokers[@]}; i++)); do order+=("${brokers[(i + round - 1) % ${#brokers[@]}]}"); done
   log "round $round/$ROUNDS (${order[*]})"
   for tr in $TRANSPORTS; do for q in $QOS; do for sz in $SIZES; do for sh in $SHAPES; do
     for b in "${order[@]}"; do
@@ -210,6 +233,16 @@ done
   echo "The machine is shared: other jobs compete for its CPUs, so absolute figures move between runs; compare within a row."
   echo
   "$load" summarize -a herald -b mosquitto "$RAW"
+  if [ -n "${HERALD_B_BIN:-}" ]; then
+    echo
+    echo "## herald-b: ${HERALD_B_DESC}"
+    echo
+    "$load" summarize -a herald-b -b mosquitto "$RAW"
+    echo
+    echo "## herald-b against herald"
+    echo
+    "$load" summarize -a herald-b -b herald "$RAW"
+  fi
   if ((failures > 0)); then echo; echo "$failures run(s) failed; see the notes column and $RAW."; fi
   echo
   echo "Reproduce: \`bench/cmd/mqttload/compare.sh\` (needs \`mosquitto\`); one run by hand:"
