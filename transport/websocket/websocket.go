@@ -238,8 +238,8 @@ func (c *Conn) parse(b []byte) (int, error) {
 	return out, nil
 }
 
-// unmask XORs b with the mask starting at mask position pos, eight bytes at
-// a time, and returns the position after b.
+// unmask XORs b with the mask starting at mask position pos, a machine word
+// at a time (32 bytes per step while it can), and returns the position after b.
 func unmask(b []byte, mask [4]byte, pos int) int {
 	var rot [4]byte
 	for i := range rot {
@@ -247,14 +247,23 @@ func unmask(b []byte, mask [4]byte, pos int) int {
 	}
 	m32 := binary.LittleEndian.Uint32(rot[:])
 	m64 := uint64(m32) | uint64(m32)<<32
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		binary.LittleEndian.PutUint64(b[i:], binary.LittleEndian.Uint64(b[i:])^m64)
+	n := len(b)
+	for len(b) >= 32 {
+		v := b[:32:32]
+		binary.LittleEndian.PutUint64(v[0:], binary.LittleEndian.Uint64(v[0:])^m64)
+		binary.LittleEndian.PutUint64(v[8:], binary.LittleEndian.Uint64(v[8:])^m64)
+		binary.LittleEndian.PutUint64(v[16:], binary.LittleEndian.Uint64(v[16:])^m64)
+		binary.LittleEndian.PutUint64(v[24:], binary.LittleEndian.Uint64(v[24:])^m64)
+		b = b[32:]
 	}
-	for ; i < len(b); i++ {
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^m64)
+		b = b[8:]
+	}
+	for i := range b {
 		b[i] ^= rot[i&3]
 	}
-	return pos + len(b)
+	return pos + n
 }
 
 // headerSize returns the size of the frame header that starts with h, once
