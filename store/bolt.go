@@ -56,10 +56,10 @@ import (
 // Retained messages, Delete, SaveBan and the sweeper commit to bbolt directly
 // (synced).
 //
-// With Options.NoSync there is no log and nothing is synced: a process crash
-// still loses nothing (the kernel has the writes), but an operating system
-// crash or power loss may lose acknowledged messages and corrupt the file.
-// Opening with NoSync applies and removes a log left by a durable store.
+// With Options.NoSync nothing is synced (the log is written, not synced): a
+// process crash still loses nothing (the kernel has the writes), but an
+// operating system crash or power loss may lose acknowledged messages and
+// corrupt the file.
 //
 // # Concurrency
 //
@@ -79,8 +79,8 @@ type Bolt struct {
 	wmu  sync.Mutex
 	hist []*entry // committer scratch
 
-	// The write-ahead log (nil with NoSync; see wal.go). The committer
-	// writes it; the applier moves its records into bbolt.
+	// The write-ahead log (see wal.go). The committer writes it; the
+	// applier moves its records into bbolt.
 	wal     *walFile
 	pmu     sync.Mutex
 	pending map[pkey][]byte // logged, not yet applied: value of each message
@@ -183,8 +183,8 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		lsn, err = replayWAL(db, path, &o)
 	}
 	var wal *walFile
-	if err == nil && !o.NoSync {
-		wal, err = openWALFile(walPath(path), lsn, o.walWrap)
+	if err == nil {
+		wal, err = openWALFile(walPath(path), lsn, o.walWrap, !o.NoSync)
 	}
 	if err == nil {
 		err = db.View(func(tx *bbolt.Tx) error {
@@ -204,12 +204,10 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	}
 	b := &Bolt{opts: o, db: db, path: path, ix: ix, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	b.pool.New = func() any { return &request{done: make(chan error, 1)} }
-	if wal != nil {
-		b.wal, b.pending, b.adone = wal, make(map[pkey][]byte), make(chan struct{})
-		b.acond = sync.NewCond(&b.amu)
-		b.registered, b.applied, b.want = lsn, lsn, lsn
-		go b.applyLoop()
-	}
+	b.wal, b.pending, b.adone = wal, make(map[pkey][]byte), make(chan struct{})
+	b.acond = sync.NewCond(&b.amu)
+	b.registered, b.applied, b.want = lsn, lsn, lsn
+	go b.applyLoop()
 	go b.commitLoop()
 	b.sweeper = startSweeper(&b.opts, b.Sweep)
 	return b, nil
@@ -497,7 +495,7 @@ func (b *Bolt) commitLoop() {
 		b.mu.Unlock()
 
 		var err error
-		if b.wal != nil && !hasRetained(batch) {
+		if !hasRetained(batch) {
 			err = b.commitWAL(batch)
 		} else {
 			err = b.commit(batch)
@@ -545,7 +543,7 @@ func (b *Bolt) doneHist(hist []*entry) {
 }
 
 // commit writes batch in one transaction, then adds its history to the
-// index. With the log, it first has the applier apply every logged record.
+// index. It first has the applier apply every logged record.
 func (b *Bolt) commit(batch []*request) error {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
@@ -1095,10 +1093,8 @@ func (b *Bolt) Close() error {
 		default:
 		}
 		<-b.done
-		if b.wal != nil {
-			if err := b.stopApplier(); err != nil {
-				b.closeErr = fmt.Errorf("store: close: %w", err)
-			}
+		if err := b.stopApplier(); err != nil {
+			b.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 		b.closed.Store(true)
 		if err := b.db.Close(); err != nil && b.closeErr == nil {

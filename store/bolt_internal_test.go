@@ -109,6 +109,9 @@ func TestBoltSweepDropsSlots(t *testing.T) {
 	if err := b.Store(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.flush(); err != nil { // from the write-ahead log into bbolt
+		t.Fatal(err)
+	}
 	if got := len(slotsIn(t, b)); got < 10 {
 		t.Fatalf("%d log buckets, want one per expiry slot and one for no expiry", got)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 
 	"go.etcd.io/bbolt"
 )
@@ -117,20 +116,14 @@ func (b *Bolt) newRec() *walRec {
 
 // applyErr returns the sticky error of the log or the applier.
 func (b *Bolt) applyErr() error {
-	if b.wal == nil {
-		return nil
-	}
 	b.amu.Lock()
 	defer b.amu.Unlock()
 	return b.aerr
 }
 
 // flush has the applier apply every record handed to it so far and waits
-// for it. It is a no-op without the log.
+// for it.
 func (b *Bolt) flush() error {
-	if b.wal == nil {
-		return nil
-	}
 	b.amu.Lock()
 	lsn := b.registered
 	b.amu.Unlock()
@@ -275,9 +268,6 @@ func applyOps(tx *bbolt.Tx, ops []walOp) error {
 // fill. It runs before the read transaction: a value that is no longer
 // pending was applied before that transaction starts.
 func (b *Bolt) readPending(out []Message, todo []int) []int {
-	if b.wal == nil {
-		return todo
-	}
 	b.pmu.Lock()
 	defer b.pmu.Unlock()
 	if len(b.pending) == 0 {
@@ -308,7 +298,7 @@ func fillPayload(m *Message, v []byte) {
 
 // replayWAL applies the records of the log of the bbolt file at path that
 // bbolt does not have yet, and returns the sequence number of the last
-// record of the log. With NoSync the log is then removed.
+// record of the log.
 func replayWAL(db *bbolt.DB, path string, o *Options) (uint64, error) {
 	recs, rerr := readWALFile(walPath(path))
 	if rerr != nil && !errors.Is(rerr, ErrCorrupt) {
@@ -347,11 +337,6 @@ func replayWAL(db *bbolt.DB, path string, o *Options) (uint64, error) {
 	})
 	if err != nil {
 		return 0, err
-	}
-	if o.NoSync {
-		if err := os.Remove(walPath(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return 0, err
-		}
 	}
 	return last, nil
 }

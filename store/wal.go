@@ -189,17 +189,18 @@ type walFile struct {
 	size int64  // the file's size
 	lsn  uint64 // the last record written
 	wrap int64  // walWrapBytes
+	sync bool   // fdatasync each record (not with Options.NoSync)
 }
 
 // openWALFile opens (creating) the log at path for writing from its start;
 // lsn is the last sequence number used so far.
-func openWALFile(path string, lsn uint64, wrap int64) (*walFile, error) {
+func openWALFile(path string, lsn uint64, wrap int64, sync bool) (*walFile, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	st, err := f.Stat()
-	if err == nil && st.Size() == 0 {
+	if err == nil && st.Size() == 0 && sync {
 		// A new file: make its directory entry durable.
 		err = syncDir(filepath.Dir(path))
 	}
@@ -207,7 +208,7 @@ func openWALFile(path string, lsn uint64, wrap int64) (*walFile, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	return &walFile{f: f, size: st.Size(), lsn: lsn, wrap: wrap}, nil
+	return &walFile{f: f, size: st.Size(), lsn: lsn, wrap: wrap, sync: sync}, nil
 }
 
 // errWrap is returned by append when the record does not fit before w.wrap
@@ -215,7 +216,8 @@ func openWALFile(path string, lsn uint64, wrap int64) (*walFile, error) {
 // been applied).
 var errWrap = errors.New("store: log full")
 
-// append writes rec (sealed with the next sequence number) and syncs it.
+// append writes rec (sealed with the next sequence number) and syncs it
+// (w.sync).
 func (w *walFile) append(rec *walRec) error {
 	if w.pos > 0 && w.pos+int64(len(rec.buf)) > w.wrap {
 		return errWrap
@@ -224,8 +226,10 @@ func (w *walFile) append(rec *walRec) error {
 	if _, err := w.f.WriteAt(rec.buf, w.pos); err != nil {
 		return err
 	}
-	if err := fdatasync(w.f); err != nil {
-		return err
+	if w.sync {
+		if err := fdatasync(w.f); err != nil {
+			return err
+		}
 	}
 	w.lsn++
 	w.pos += int64(len(rec.buf))

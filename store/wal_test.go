@@ -286,9 +286,9 @@ func TestWALWrap(t *testing.T) {
 	model.check(t, s)
 }
 
-// TestWALNoSyncRemovesLog checks that opening with NoSync applies the log
-// left by a durable store, then removes it.
-func TestWALNoSyncRemovesLog(t *testing.T) {
+// TestWALNoSync checks that a NoSync store applies the log left by a
+// durable store, and logs (without syncing) in the same file.
+func TestWALNoSync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "n.db")
@@ -312,11 +312,27 @@ func TestWALNoSyncRemovesLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if _, err := os.Stat(walPath(crash)); !os.IsNotExist(err) {
-		t.Fatalf("log still there after a NoSync open: %v", err)
-	}
 	model.check(t, c)
+	more := walMessages(rand.New(rand.NewPCG(1, 2)), 50, time.Now().Add(time.Minute))
+	if err := c.Store(ctx, more...); err != nil {
+		t.Fatal(err)
+	}
+	model.add(more...)
+	if c.wal.sync || c.wal.lsn <= s.wal.lsn {
+		t.Fatalf("NoSync store: log sync %v, last record %d (durable store's %d)", c.wal.sync, c.wal.lsn, s.wal.lsn)
+	}
+	again := filepath.Join(dir, "again.db")
+	copyFile(t, crash, again)
+	copyFile(t, walPath(crash), walPath(again))
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenBolt(again, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	model.check(t, d)
 }
 
 // FuzzWAL reads arbitrary bytes as a log: no panic, and every record it
