@@ -47,12 +47,13 @@ import (
 // grouped: one committer goroutine writes everything queued at once, so many
 // writers share each sync (group commit). History messages go first to a
 // write-ahead log, the file named after the bbolt file with "-wal" appended
-// (up to about 32 MiB, reused in place; keep it with the bbolt file): one
-// write and one fdatasync per group, where a bbolt commit syncs twice. A
-// background applier moves logged messages into bbolt in large, normally
-// synced, transactions (every 8 MiB of log, before a Delete, a sweep or a
-// retained message, and on Close), and OpenBolt applies what a crash left in
-// the log. Queries see a logged message as soon as its Store returns.
+// (4 MiB, written with zeros when created, then reused in place; keep it
+// with the bbolt file): one write and one fdatasync per group, where a bbolt
+// commit syncs twice. A background applier moves logged messages into bbolt
+// in large, normally synced, transactions (every 1 MiB of log, before a
+// Delete, a sweep or a retained message, and on Close), and OpenBolt applies
+// what a crash left in the log. Queries see a logged message as soon as its
+// Store returns.
 // Retained messages, Delete, SaveBan and the sweeper commit to bbolt directly
 // (synced).
 //
