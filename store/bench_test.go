@@ -317,3 +317,38 @@ func BenchmarkOpen(b *testing.B) {
 	}
 	b.ReportMetric(held, "MB-heap")
 }
+
+// BenchmarkQueryWildcard measures a query for the last 100 messages of
+// `hist/+/`: 100 channels of 1,000 messages of 64 bytes each, written in
+// turn (the newest messages of the channels are interleaved in time).
+func BenchmarkQueryWildcard(b *testing.B) {
+	for _, bs := range benchStores {
+		b.Run(bs.name, func(b *testing.B) {
+			s := bs.open(b, store.Options{SweepInterval: -1})
+			ctx := context.Background()
+			base := time.Now().UnixNano()
+			exp := time.Now().Add(time.Hour).UnixNano()
+			payload := make([]byte, 64)
+			batch := make([]store.Message, 0, 1000)
+			for i := range 100_000 {
+				batch = append(batch, store.Message{ID: store.NewID(base+int64(i), 1), Channel: fmt.Sprintf("hist/ch%d/", i%100), Payload: payload, Expires: exp})
+				if len(batch) == cap(batch) {
+					if err := s.Store(ctx, batch...); err != nil {
+						b.Fatal(err)
+					}
+					batch = batch[:0]
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				msgs, err := s.Query(ctx, store.Query{Filter: "hist/+/", Last: 100})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(msgs) != 100 {
+					b.Fatalf("got %d messages", len(msgs))
+				}
+			}
+		})
+	}
+}

@@ -296,58 +296,73 @@ func (ix *logIndex) collect(p *plan, col *collector) {
 		}
 		return
 	}
+	curs := col.s.ix[:0]
+	defer func() { col.s.ix = curs[:0] }()
 	ix.tree.Ascend(p.prefix, func(ch string, c *ichan) bool {
 		if !strings.HasPrefix(ch, p.prefix) {
 			return false
 		}
-		if p.matches(ch) {
-			c.scan(p, col)
+		if p.matches(ch) && len(c.ents) > 0 {
+			curs = append(curs, newIxCursor(c, p))
 		}
 		return true
 	})
+	merge(col, curs)
+}
+
+// ixCursor walks the entries of one channel that a query may return, best
+// first.
+type ixCursor struct {
+	c *ichan
+	p *plan
+	i int // the next entry to look at
+}
+
+func newIxCursor(c *ichan, p *plan) ixCursor {
+	k := ixCursor{c: c, p: p}
+	switch {
+	case p.newest && p.hasHi:
+		k.i, _ = c.search(p.hi) // first entry not below hi
+		k.i--
+	case p.newest:
+		k.i = len(c.ents) - 1
+	case p.hasLo:
+		k.i, _ = c.search(p.lo)
+	}
+	return k
+}
+
+func (k *ixCursor) next(x *cand) bool {
+	p, ents := k.p, k.c.ents
+	for k.i >= 0 && k.i < len(ents) {
+		e := &ents[k.i]
+		if p.newest {
+			if p.hasLo && e.id.Compare(p.lo) < 0 {
+				break
+			}
+			k.i--
+		} else {
+			if p.hasHi && e.id.Compare(p.hi) >= 0 {
+				break
+			}
+			k.i++
+		}
+		if e.expires != 0 && e.expires <= p.now {
+			continue
+		}
+		*x = cand{id: e.id, ch: k.c.name, plen: int(e.size), expires: e.expires, cpos: e.cpos}
+		return true
+	}
+	k.i = -1
+	return false
 }
 
 // scan offers the messages of c to col, best first.
 func (c *ichan) scan(p *plan, col *collector) {
 	col.startChannel()
-	ents := c.ents
-	if p.newest {
-		i := len(ents)
-		if p.hasHi {
-			i, _ = c.search(p.hi) // first entry not below hi
-		}
-		for i--; i >= 0; i-- {
-			e := &ents[i]
-			if p.hasLo && e.id.Compare(p.lo) < 0 {
-				return
-			}
-			if e.expires != 0 && e.expires <= p.now {
-				continue
-			}
-			x := cand{id: e.id, ch: c.name, plen: int(e.size), expires: e.expires, cpos: e.cpos}
-			if !col.wants(&x) {
-				return
-			}
-			col.add(x)
-		}
-		return
-	}
-	i := 0
-	if p.hasLo {
-		i, _ = c.search(p.lo)
-	}
-	for ; i < len(ents); i++ {
-		e := &ents[i]
-		if p.hasHi && e.id.Compare(p.hi) >= 0 {
-			return
-		}
-		if e.expires != 0 && e.expires <= p.now {
-			continue
-		}
-		x := cand{id: e.id, ch: c.name, plen: int(e.size), expires: e.expires, cpos: e.cpos}
-		if !col.wants(&x) {
-			return
-		}
+	k := newIxCursor(c, p)
+	var x cand
+	for k.next(&x) && col.wants(&x) {
 		col.add(x)
 	}
 }

@@ -138,30 +138,47 @@ type collector struct {
 	// cannot be in the answer: the cap keeps a run of the best candidates
 	// overall, and the better ones of this channel alone already fill it.
 	chanBytes int
-	pooled    *[]cand // where items came from (see release)
+	s         *scratch // pooled slices (see release)
 }
 
-// candPool recycles the candidate slices of collectors (see release).
-var candPool = sync.Pool{New: func() any { return new([]cand) }}
+// scratch holds the slices a query works in, recycled through scratchPool.
+type scratch struct {
+	items []cand     // collector.items
+	heads []cand     // merge: each cursor's next candidate
+	heap  []int32    // merge: cursors by head
+	ix    []ixCursor // Bolt: the cursors of a merge
+}
+
+// scratchPool recycles the scratch of collectors (see release).
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 func newCollector(p *plan) *collector {
-	pooled := candPool.Get().(*[]cand)
-	if cap(*pooled) < min(p.n, 128) {
-		*pooled = make([]cand, 0, min(p.n, 128))
+	s := scratchPool.Get().(*scratch)
+	if cap(s.items) < min(p.n, 128) {
+		s.items = make([]cand, 0, min(p.n, 128))
 	}
-	return &collector{p: p, items: (*pooled)[:0], pooled: pooled}
+	return &collector{p: p, items: s.items[:0], s: s}
 }
 
-// release returns the collector's candidates to the pool: neither the
+// release returns the collector's scratch to the pool: neither the
 // collector nor the slices selected returned may be used afterwards.
 func (c *collector) release() {
-	if c.pooled == nil || cap(c.items) > 4096 {
+	s := c.s
+	if s == nil {
+		return
+	}
+	items := c.items
+	c.items, c.s = nil, nil
+	if cap(items) > 4096 || cap(s.heads) > 4096 {
 		return // do not keep rare large ones
 	}
-	clear(c.items)
-	*c.pooled = c.items[:0]
-	candPool.Put(c.pooled)
-	c.items, c.pooled = nil, nil
+	// Clear what the slices reference (channels, payloads).
+	s.items = items[:0]
+	clear(s.items[:cap(s.items)])
+	clear(s.heads[:cap(s.heads)])
+	clear(s.ix[:cap(s.ix)])
+	s.heads, s.heap, s.ix = s.heads[:0], s.heap[:0], s.ix[:0]
+	scratchPool.Put(s)
 }
 
 // compareCand orders candidates by ID, then (for equal IDs in different
@@ -245,6 +262,67 @@ func (c *collector) down(i int) {
 		}
 		h[i], h[m] = h[m], h[i]
 		i = m
+	}
+}
+
+// cursor yields the candidates of one channel that a query may return, best
+// first (see merge).
+type cursor interface {
+	// next stores the channel's next candidate in x, or reports false at the
+	// end of the channel (or of the query's window in it).
+	next(x *cand) bool
+}
+
+// merge offers col the candidates of several channels best first overall, a
+// k-way merge of the channels' own best-first orders: a query for the newest
+// n messages of many channels whose messages interleave in time looks at
+// about n candidates plus one per channel, where offering each channel in
+// turn (scan) adds up to n per channel to a heap. The cursors are advanced
+// in place.
+func merge[C any, PC interface {
+	*C
+	cursor
+}](col *collector, curs []C) {
+	col.startChannel() // candidates arrive best first: col appends
+	heads := slices.Grow(col.s.heads[:0], len(curs))[:len(curs)]
+	h := slices.Grow(col.s.heap[:0], len(curs)) // max-heap of cursors by their head
+	defer func() { col.s.heads, col.s.heap = heads[:0], h[:0] }()
+	better := func(i, j int32) bool { return col.worse(&heads[j], &heads[i]) }
+	down := func(i int) {
+		for {
+			l, r, m := 2*i+1, 2*i+2, i
+			if l < len(h) && better(h[l], h[m]) {
+				m = l
+			}
+			if r < len(h) && better(h[r], h[m]) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := range curs {
+		if PC(&curs[i]).next(&heads[i]) {
+			h = append(h, int32(i))
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(h) > 0 {
+		top := h[0]
+		if !col.wants(&heads[top]) {
+			return
+		}
+		col.add(heads[top])
+		if !PC(&curs[top]).next(&heads[top]) {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		down(0)
 	}
 }
 
