@@ -52,7 +52,7 @@ type histImpl struct {
 }
 
 var histImpls = []histImpl{
-	{impl: impl{name: "herald-bolt", note: "store.OpenBolt: durable (fdatasync per commit, group commit)"},
+	{impl: impl{name: "herald-bolt", note: "store.OpenBolt: durable (write-ahead log: one fdatasync per group commit)"},
 		open: func(dir string) (historian, error) { return openHeraldBolt(dir, false) }},
 	{impl: impl{name: "herald-bolt-nosync", note: "store.OpenBolt with NoSync"},
 		open: func(dir string) (historian, error) { return openHeraldBolt(dir, true) }},
