@@ -16,7 +16,10 @@ import (
 	"github.com/heraldmq/herald/store"
 )
 
-const crashEnv = "HERALD_STORE_CRASH_FILE"
+const (
+	crashEnv      = "HERALD_STORE_CRASH_FILE"
+	crashSmallWAL = "HERALD_STORE_CRASH_SMALL_WAL"
+)
 
 // TestCrashChild is the child process of TestCrash: it stores messages as
 // fast as it can from several goroutines and prints the channel and ID of
@@ -26,7 +29,15 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("only runs as the child process of TestCrash")
 	}
-	s, err := store.OpenBolt(path, store.Options{})
+	open := store.OpenBolt
+	if os.Getenv(crashSmallWAL) != "" {
+		// A 64 KiB write-ahead log applied every 16 KiB: the kill lands
+		// anywhere in its cycle (logging, applying, wrapping around).
+		open = func(path string, o store.Options) (*store.Bolt, error) {
+			return store.OpenBoltWAL(path, o, 64<<10, 16<<10)
+		}
+	}
+	s, err := open(path, store.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
@@ -69,7 +80,8 @@ func TestCrashChild(t *testing.T) {
 
 // TestCrash kills a writing child process with SIGKILL after a random number
 // of acknowledged messages, then checks that the file opens cleanly and holds
-// every acknowledged message. It repeats this several times on the same file.
+// every acknowledged message. It repeats this several times on the same file,
+// every other time with a tiny write-ahead log.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
@@ -81,6 +93,9 @@ func TestCrash(t *testing.T) {
 		killAfter := 50 + rand.IntN(5000)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashEnv+"="+path)
+		if round%2 == 1 {
+			cmd.Env = append(cmd.Env, crashSmallWAL+"=1")
+		}
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
