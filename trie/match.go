@@ -1,6 +1,6 @@
 package trie
 
-import "hash/maphash"
+import "math"
 
 // Match calls fn once for every subscription whose filter matches topic, and
 // once for each share group with matching members, with one of them. A value
@@ -76,23 +76,26 @@ type matcher[T comparable] struct {
 
 	// The walk meets each level of the topic in several branches (a '+'
 	// child and the literal one): the first visit records where the level
-	// ends and, when a table is probed, its hash, so that later visits
-	// neither scan nor hash it again.
-	nends  int                 // levels whose end is recorded
-	ends   [topicLevels]uint32 // ends[i]: offset in b just past level i
-	hashes [topicLevels]uint64 // hash of level i, 0 when not computed yet
+	// ends and its word, so that later visits neither scan nor look it up
+	// again.
+	nends int                 // levels whose end and word are recorded
+	ends  [topicLevels]uint32 // ends[i]: offset in b just past level i
+	words [topicLevels]*word  // words[i]: the word of level i, nil when no node has it
 }
 
-// level returns level i of the topic, which starts at byte pos, and the
-// position of level i+1, and records where the level ends. The walks read
-// recorded ends themselves; they call level for the others.
-func (m *matcher[T]) level(i, pos int) (level string, next int) {
+// level returns the word of level i of the topic, which starts at byte pos
+// (nil when no node stands for that level), and the position of level
+// i+1, and records both in m. The walks read recorded levels themselves;
+// they call level for the others.
+func (t *Trie[T]) level(m *matcher[T], i, pos int) (w *word, next int) {
 	lv, next := nextLevel(m.b, pos)
-	if i == m.nends && i < topicLevels {
+	w = t.lookupWord(lv)
+	if i == m.nends && i < topicLevels && next-1 <= math.MaxUint32 {
 		m.ends[i] = uint32(next - 1)
+		m.words[i] = w
 		m.nends++
 	}
-	return lv, next
+	return w, next
 }
 
 // walk visits every node whose subscriptions match the topic. st is nil in
@@ -105,12 +108,8 @@ func (t *Trie[T]) walk(m *matcher[T], st *shareState[T]) {
 	if len(m.b) > 0 && m.b[0] == '$' {
 		// Filters starting with a wildcard do not match "$..." topics:
 		// skip the root's '#' and '+' and follow the literal level only.
-		lv, next := m.level(0, 0)
-		c := t.root.one.Load()
-		if c == nil || c.level != lv {
-			c = t.lookup(m, t.root, 0, lv)
-		}
-		if c != nil {
+		w, next := t.level(m, 0, 0)
+		if c := t.root.child(w, t.tomb); c != nil {
 			t.mqtt(m, c, 1, next, st)
 		}
 		return
@@ -118,28 +117,11 @@ func (t *Trie[T]) walk(m *matcher[T], st *shareState[T]) {
 	t.mqtt(m, t.root, 0, 0, st)
 }
 
-// lookup returns the child of n for lv, level i of the topic, from the
-// table of n, or nil. The walks look at the only child of n themselves.
-func (t *Trie[T]) lookup(m *matcher[T], n *node[T], i int, lv string) *node[T] {
-	tb := n.kids.Load()
-	if tb == nil {
-		return nil
-	}
-	var h uint64
-	if i < topicLevels {
-		if h = m.hashes[i]; h == 0 {
-			h = maphash.String(t.seed, lv)
-			m.hashes[i] = h
-		}
-	} else {
-		h = maphash.String(t.seed, lv)
-	}
-	return tb.find(lv, h, t.tomb)
-}
-
-// The two walks below look at a node's only child and at the recorded
-// level ends themselves: the calls would be too large for the compiler to
-// inline, and a Match runs the loop once per node it visits.
+// The two walks below read the recorded levels, the only child and the
+// child table themselves: the calls would be too large for the compiler to
+// inline, and a Match runs the loop once per node it visits. A level
+// without a word has no literal child anywhere, which ends the walk along
+// that branch at once.
 
 // emitter visits, with prefix semantics, node n which matched the levels of
 // the topic before level i, which starts at byte pos.
@@ -151,22 +133,28 @@ func (t *Trie[T]) emitter(m *matcher[T], n *node[T], i, pos int, st *shareState[
 		if pos > len(m.b) {
 			return
 		}
-		var lv string
+		var w *word
 		var next int
 		if i < m.nends {
-			e := int(m.ends[i])
-			lv, next = m.b[pos:e], e+1
+			w, next = m.words[i], int(m.ends[i])+1
 		} else {
-			lv, next = m.level(i, pos)
+			w, next = t.level(m, i, pos)
 		}
 		if e := n.ext.Load(); e != nil {
 			if p := e.plus.Load(); p != nil {
 				t.emitter(m, p, i+1, next, st)
 			}
 		}
+		if w == nil {
+			return
+		}
 		c := n.one.Load()
-		if c == nil || c.level != lv {
-			if c = t.lookup(m, n, i, lv); c == nil {
+		if c == nil || c.word != w {
+			tb := n.kids.Load()
+			if tb == nil {
+				return
+			}
+			if c = findChild(tb, w, t.tomb); c == nil {
 				return
 			}
 		}
@@ -190,13 +178,12 @@ func (t *Trie[T]) mqtt(m *matcher[T], n *node[T], i, pos int, st *shareState[T])
 			}
 			return
 		}
-		var lv string
+		var w *word
 		var next int
 		if i < m.nends {
-			e := int(m.ends[i])
-			lv, next = m.b[pos:e], e+1
+			w, next = m.words[i], int(m.ends[i])+1
 		} else {
-			lv, next = m.level(i, pos)
+			w, next = t.level(m, i, pos)
 		}
 		if e != nil {
 			if s := e.rest.Load(); s != nil {
@@ -206,9 +193,16 @@ func (t *Trie[T]) mqtt(m *matcher[T], n *node[T], i, pos int, st *shareState[T])
 				t.mqtt(m, p, i+1, next, st)
 			}
 		}
+		if w == nil {
+			return
+		}
 		c := n.one.Load()
-		if c == nil || c.level != lv {
-			if c = t.lookup(m, n, i, lv); c == nil {
+		if c == nil || c.word != w {
+			tb := n.kids.Load()
+			if tb == nil {
+				return
+			}
+			if c = findChild(tb, w, t.tomb); c == nil {
 				return
 			}
 		}

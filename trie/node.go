@@ -2,11 +2,12 @@ package trie
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync/atomic"
 )
 
 // node is one level of the trie. Every field that a reader looks at is either
-// immutable after the node is published (level) or an atomic pointer that
+// immutable after the node is published (word) or an atomic pointer that
 // the single writer replaces (one, kids, subs, ext and the fields of ext).
 //
 // The literal children are in one while there is only one of them (the
@@ -16,14 +17,25 @@ import (
 // never miss a child that stays. A table is not turned back into one: when
 // its last child goes, kids becomes nil.
 //
-// A node is 48 bytes: what most nodes do not need (a '+' child, MQTT '#'
+// A node is 40 bytes: what most nodes do not need (a '+' child, MQTT '#'
 // subscriptions) is in ext, allocated on demand and dropped when empty.
 type node[T comparable] struct {
-	level string                  // literal level this node stands for ("" for root and '+' nodes)
-	one   atomic.Pointer[node[T]] // the only literal child, or nil
-	kids  atomic.Pointer[table[T]]
-	subs  atomic.Pointer[set[T]] // filters that end at this node
-	ext   atomic.Pointer[ext[T]]
+	word *word                   // literal level this node stands for (nil for root and '+' nodes)
+	one  atomic.Pointer[node[T]] // the only literal child, or nil
+	kids atomic.Pointer[table[node[T]]]
+	subs atomic.Pointer[set[T]] // filters that end at this node
+	ext  atomic.Pointer[ext[T]]
+}
+
+// word is an interned level. While any node of the trie stands for a
+// level, exactly one word for it is in the trie's dictionary and every such
+// node points to it, so that a Match looks each level of the topic up once
+// and then tells children apart by comparing pointers. s and hash are
+// immutable; refs is the writer's.
+type word struct {
+	s    string // the level
+	hash uint64 // maphash of s with the trie's seed
+	refs int    // nodes of the trie that point to it
 }
 
 // ext holds the rarer parts of a node.
@@ -70,28 +82,30 @@ func (n *node[T]) empty() bool {
 	return n.subs.Load() == nil && n.ext.Load() == nil && n.one.Load() == nil && n.kids.Load() == nil
 }
 
-// table is an open-addressing hash table of the literal children of a node,
-// probed linearly. Readers load slots atomically; the writer fills empty
-// slots, replaces deleted children by the trie's tombstone and rebuilds the
-// whole table (published with one atomic store) when it gets too full or too
-// empty. There is always at least one empty slot, which ends every probe.
-type table[T comparable] struct {
-	slots []slot[T]
-	live  int32 // writer only: children in the table
-	used  int32 // writer only: live children plus tombstones
+// table is an open-addressing hash table of pointers, probed linearly: the
+// literal children of a node, or the trie's dictionary of words. Readers
+// load slots atomically; the writer fills empty slots, replaces deleted
+// entries by a tombstone and rebuilds the whole table (published with one
+// atomic store) when it gets too full or too empty. There is always at
+// least one empty slot, which ends every probe.
+type table[E any] struct {
+	slots []slot[E]
+	live  int32 // writer only: entries in the table
+	used  int32 // writer only: live entries plus tombstones
 	// inline holds the slots of small tables, so that they take a single
 	// allocation.
-	inline [inlineSlots]slot[T]
+	inline [inlineSlots]slot[E]
 }
 
-// slot is one entry of a table. tag is the hash of the child's level, so
-// that a probe skips other children without loading them. The writer stores
+// slot is one entry of a table. tag is the hash of the entry's level, so
+// that a probe skips other entries without loading them. The writer stores
 // tag before ptr; a reader loads ptr before tag, so a tag it reads is never
 // older than the pointer (it may be newer, when a tombstone is reused, and
-// the reader then skips the tombstone).
-type slot[T comparable] struct {
+// the reader then skips the tombstone). Readers compare the level of the
+// entry itself, which is immutable, before they take it.
+type slot[E any] struct {
 	tag atomic.Uint64
-	ptr atomic.Pointer[node[T]]
+	ptr atomic.Pointer[E]
 }
 
 const (
@@ -99,39 +113,59 @@ const (
 	inlineSlots = 4 // tables up to this size keep their slots inline
 )
 
-// child returns the literal child of n for level, or nil. seed is the
-// trie's hash seed and tomb its tombstone. Safe for concurrent use with the
-// writer.
-func (n *node[T]) child(level string, seed maphash.Seed, tomb *node[T]) *node[T] {
-	if c := n.one.Load(); c != nil && c.level == level {
-		return c
-	}
-	tb := n.kids.Load()
-	if tb == nil {
+// child returns the literal child of n for w, or nil (also when w is nil).
+// tomb is the trie's tombstone. Safe for concurrent use with the writer.
+func (n *node[T]) child(w *word, tomb *node[T]) *node[T] {
+	if w == nil {
 		return nil
 	}
-	return tb.find(level, maphash.String(seed, level), tomb)
+	if c := n.one.Load(); c != nil && c.word == w {
+		return c
+	}
+	if tb := n.kids.Load(); tb != nil {
+		return findChild(tb, w, tomb)
+	}
+	return nil
 }
 
-// find returns the child of tb for level, whose hash is h, or nil. Safe for
+// findChild returns the child of the table tb for w, or nil. Safe for
 // concurrent use with the writer.
-func (tb *table[T]) find(level string, h uint64, tomb *node[T]) *node[T] {
+func findChild[T comparable](tb *table[node[T]], w *word, tomb *node[T]) *node[T] {
 	mask := uint64(len(tb.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := w.hash & mask; ; i = (i + 1) & mask {
 		sl := &tb.slots[i]
 		c := sl.ptr.Load()
 		if c == nil {
 			return nil
 		}
-		if sl.tag.Load() == h && c != tomb && c.level == level {
+		if sl.tag.Load() == w.hash && c != tomb && c.word == w {
 			return c
 		}
 	}
 }
 
-// tableSize returns the table size for live children: a power of two at
-// least twice live, so a rebuilt table is at most half full (and addChild
-// rebuilds it when live children and tombstones reach half of it).
+// findWord returns the word of the table tb (which may be nil) for the
+// level s, whose hash is h, or nil. Safe for concurrent use with the writer.
+func findWord(tb *table[word], s string, h uint64, tomb *word) *word {
+	if tb == nil {
+		return nil
+	}
+	mask := uint64(len(tb.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &tb.slots[i]
+		w := sl.ptr.Load()
+		if w == nil {
+			return nil
+		}
+		if sl.tag.Load() == h && w != tomb && w.s == s {
+			return w
+		}
+	}
+}
+
+// tableSize returns the table size for live entries: a power of two at
+// least twice live, so a rebuilt table is at most half full (and add
+// rebuilds it when live entries and tombstones reach half of it).
 func tableSize(live int32) int {
 	n := minTable
 	for n < 2*int(live) {
@@ -141,13 +175,13 @@ func tableSize(live int32) int {
 }
 
 // rebuild returns a new table of size tableSize(live) holding the live
-// children of old (which may be nil). Writer only.
-func rebuild[T comparable](old *table[T], live int32, tomb *node[T]) *table[T] {
-	tb := &table[T]{}
+// entries of old (which may be nil). Writer only.
+func rebuild[E any](old *table[E], live int32, tomb *E) *table[E] {
+	tb := &table[E]{}
 	if size := tableSize(live); size <= inlineSlots {
 		tb.slots = tb.inline[:size]
 	} else {
-		tb.slots = make([]slot[T], size)
+		tb.slots = make([]slot[E], size)
 	}
 	if old == nil {
 		return tb
@@ -163,7 +197,7 @@ func rebuild[T comparable](old *table[T], live int32, tomb *node[T]) *table[T] {
 // put stores c, which must not be in tb and whose level hashes to h, in the
 // first free or tombstone slot of its probe sequence. The caller guarantees
 // a nil slot remains. Writer only.
-func (tb *table[T]) put(c *node[T], h uint64, tomb *node[T]) {
+func (tb *table[E]) put(c *E, h uint64, tomb *E) {
 	mask := uint64(len(tb.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		sl := &tb.slots[i]
@@ -181,54 +215,38 @@ func (tb *table[T]) put(c *node[T], h uint64, tomb *node[T]) {
 	}
 }
 
-// testHookOneToTable, when set by a test, runs between the two steps of
-// moving a node's only child into a table.
-var testHookOneToTable func()
-
-// addChild links the new literal child c below n. Writer only.
-func (t *Trie[T]) addChild(n, c *node[T]) {
-	tb := n.kids.Load()
-	if tb == nil {
-		o := n.one.Load()
-		if o == nil {
-			n.one.Store(c)
-			return
+// add stores c, which is not in the table of p (nil allowed) and whose
+// level hashes to h, in that table, replacing the table by a bigger one
+// when it is too full. Writer only.
+func add[E any](p *atomic.Pointer[table[E]], c *E, h uint64, tomb *E) {
+	tb := p.Load()
+	if tb == nil || int(tb.used+1)*2 > len(tb.slots) {
+		var live int32
+		if tb != nil {
+			live = tb.live
 		}
-		nt := rebuild(nil, 2, t.tomb)
-		nt.put(o, maphash.String(t.seed, o.level), t.tomb)
-		nt.put(c, maphash.String(t.seed, c.level), t.tomb)
-		n.kids.Store(nt) // before clearing one: see node
-		if testHookOneToTable != nil {
-			testHookOneToTable()
-		}
-		n.one.Store(nil)
+		nt := rebuild(tb, live+1, tomb)
+		nt.put(c, h, tomb)
+		p.Store(nt)
 		return
 	}
-	if int(tb.used+1)*2 > len(tb.slots) {
-		nt := rebuild(tb, tb.live+1, t.tomb)
-		nt.put(c, maphash.String(t.seed, c.level), t.tomb)
-		n.kids.Store(nt)
-		return
-	}
-	tb.put(c, maphash.String(t.seed, c.level), t.tomb)
+	tb.put(c, h, tomb)
 }
 
-// removeChild unlinks the literal child c of n. Writer only.
-func (t *Trie[T]) removeChild(n, c *node[T]) {
-	if n.one.Load() == c {
-		n.one.Store(nil)
-		return
-	}
-	tb := n.kids.Load()
+// del removes c, whose level hashes to h, from the table of p, replacing
+// the table by a smaller one (nil when empty) when few entries are left.
+// Writer only.
+func del[E any](p *atomic.Pointer[table[E]], c *E, h uint64, tomb *E) {
+	tb := p.Load()
 	mask := uint64(len(tb.slots) - 1)
-	for i := maphash.String(t.seed, c.level) & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		if tb.slots[i].ptr.Load() == c {
-			tb.slots[i].ptr.Store(t.tomb)
+			tb.slots[i].ptr.Store(tomb)
 			tb.live--
 			// When the next slot is empty, no probe goes past this slot:
 			// it and the tombstones just before it can be emptied, so that
 			// churn does not fill the table with tombstones.
-			for j := i; tb.slots[(j+1)&mask].ptr.Load() == nil && tb.slots[j].ptr.Load() == t.tomb; j = (j - 1) & mask {
+			for j := i; tb.slots[(j+1)&mask].ptr.Load() == nil && tb.slots[j].ptr.Load() == tomb; j = (j - 1) & mask {
 				tb.slots[j].ptr.Store(nil)
 				tb.used--
 			}
@@ -237,8 +255,73 @@ func (t *Trie[T]) removeChild(n, c *node[T]) {
 	}
 	switch {
 	case tb.live == 0:
-		n.kids.Store(nil)
+		p.Store(nil)
 	case len(tb.slots) > minTable && int(tb.live)*8 < len(tb.slots):
-		n.kids.Store(rebuild(tb, tb.live, t.tomb))
+		p.Store(rebuild(tb, tb.live, tomb))
+	}
+}
+
+// testHookOneToTable, when set by a test, runs between the two steps of
+// moving a node's only child into a table.
+var testHookOneToTable func()
+
+// addChild links the new literal child c below n. Writer only.
+func (t *Trie[T]) addChild(n, c *node[T]) {
+	if n.kids.Load() == nil {
+		o := n.one.Load()
+		if o == nil {
+			n.one.Store(c)
+			return
+		}
+		nt := rebuild(nil, 2, t.tomb)
+		nt.put(o, o.word.hash, t.tomb)
+		nt.put(c, c.word.hash, t.tomb)
+		n.kids.Store(nt) // before clearing one: see node
+		if testHookOneToTable != nil {
+			testHookOneToTable()
+		}
+		n.one.Store(nil)
+		return
+	}
+	add(&n.kids, c, c.word.hash, t.tomb)
+}
+
+// removeChild unlinks the literal child c of n. Writer only.
+func (t *Trie[T]) removeChild(n, c *node[T]) {
+	if n.one.Load() == c {
+		n.one.Store(nil)
+		return
+	}
+	del(&n.kids, c, c.word.hash, t.tomb)
+}
+
+// lookupWord returns the word for the level s, or nil when no node stands
+// for s. Safe for concurrent use with the writer.
+func (t *Trie[T]) lookupWord(s string) *word {
+	tb := t.words.Load()
+	if tb == nil {
+		return nil
+	}
+	return findWord(tb, s, maphash.String(t.seed, s), t.wtomb)
+}
+
+// intern returns the word for the level s, creating it, and counts one
+// more node that points to it. Writer only.
+func (t *Trie[T]) intern(s string) *word {
+	h := maphash.String(t.seed, s)
+	w := findWord(t.words.Load(), s, h, t.wtomb)
+	if w == nil {
+		w = &word{s: strings.Clone(s), hash: h}
+		add(&t.words, w, h, t.wtomb)
+	}
+	w.refs++
+	return w
+}
+
+// unref counts one node less that points to w and drops w from the
+// dictionary when none is left. Writer only.
+func (t *Trie[T]) unref(w *word) {
+	if w.refs--; w.refs == 0 {
+		del(&t.words, w, w.hash, t.wtomb)
 	}
 }

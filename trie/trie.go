@@ -51,11 +51,13 @@ func (m Mode) String() string {
 type Trie[T comparable] struct {
 	// Read by every Match, written never: kept away from what writers
 	// change, so that they do not steal this cache line from readers.
-	root *node[T]
-	tomb *node[T] // tombstone of deleted table slots
-	seed maphash.Seed
-	mode Mode
-	_    [64]byte
+	root  *node[T]
+	tomb  *node[T]                    // tombstone of deleted table slots
+	words atomic.Pointer[table[word]] // dictionary of the levels of the nodes; replaced rarely
+	wtomb *word                       // tombstone of deleted dictionary slots
+	seed  maphash.Seed
+	mode  Mode
+	_     [64]byte
 
 	count     atomic.Int64
 	mu        sync.Mutex // serialises writers
@@ -71,10 +73,11 @@ func New[T comparable](mode Mode) *Trie[T] {
 		panic("trie: New with unknown " + mode.String())
 	}
 	return &Trie[T]{
-		root: &node[T]{},
-		tomb: &node[T]{},
-		seed: maphash.MakeSeed(),
-		mode: mode,
+		root:  &node[T]{},
+		tomb:  &node[T]{},
+		wtomb: &word{},
+		seed:  maphash.MakeSeed(),
+		mode:  mode,
 	}
 }
 
@@ -111,7 +114,7 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 		if lv == "+" {
 			c = n.plus()
 		} else {
-			c = n.child(lv, t.seed, t.tomb)
+			c = n.child(t.lookupWord(lv), t.tomb)
 		}
 		if c == nil {
 			break
@@ -154,13 +157,11 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 // chain returns a new chain of nodes for the levels of p from level i (at
 // byte pos) to the last one to walk, which are all new, as its first and last
 // node, and an empty one-value set. The nodes and the set share one
-// allocation, and the level strings one copy of the rest of the filter (the
-// caller's string may alias a reused buffer). Pruned nodes are
-// empty, so a slab kept alive by a live node holds no other memory (but its
-// own 48 bytes per dead node and the set). Writer only.
+// allocation; the literal levels are interned (the caller's string may alias
+// a reused buffer, and words copy their level). Pruned nodes are empty, so a
+// slab kept alive by a live node holds no other memory (but its own 40
+// bytes per dead node and the set). Writer only.
 func (t *Trie[T]) chain(p *parsedFilter, i, pos int) (first, last *node[T], s1 *set1[T]) {
-	base := pos
-	rest := strings.Clone(p.body[base:])
 	k := p.nlev - i
 	slab, s1 := newSlab[T](k)
 	for j := range slab {
@@ -168,7 +169,7 @@ func (t *Trie[T]) chain(p *parsedFilter, i, pos int) (first, last *node[T], s1 *
 		c := &slab[j]
 		switch {
 		case lv != "+":
-			c.level = rest[pos-base : pos-base+len(lv)]
+			c.word = t.intern(lv)
 			if j > 0 {
 				slab[j-1].one.Store(c)
 			}
@@ -234,7 +235,7 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 		if lv == "+" {
 			n = n.plus()
 		} else {
-			n = n.child(lv, t.seed, t.tomb)
+			n = n.child(t.lookupWord(lv), t.tomb)
 		}
 		if n == nil {
 			return false, nil
@@ -283,6 +284,7 @@ func (t *Trie[T]) prune(path []*node[T]) {
 			p.trimExt()
 		} else {
 			t.removeChild(p, n)
+			t.unref(n.word)
 		}
 	}
 }
@@ -378,14 +380,14 @@ func (t *Trie[T]) walkAll(n *node[T], path []byte, yield func(string, T) bool) b
 		}
 	}
 	if c := n.one.Load(); c != nil {
-		if !t.walkAll(c, append(append(path[:len(path):len(path)], c.level...), '/'), yield) {
+		if !t.walkAll(c, append(append(path[:len(path):len(path)], c.word.s...), '/'), yield) {
 			return false
 		}
 	}
 	if tb := n.kids.Load(); tb != nil {
 		for i := range tb.slots {
 			if c := tb.slots[i].ptr.Load(); c != nil && c != t.tomb {
-				if !t.walkAll(c, append(append(path[:len(path):len(path)], c.level...), '/'), yield) {
+				if !t.walkAll(c, append(append(path[:len(path):len(path)], c.word.s...), '/'), yield) {
 					return false
 				}
 			}

@@ -9,7 +9,7 @@ import (
 
 // shape counts what a trie holds in memory.
 type shape struct {
-	nodes, ones, tables, slots, live, groups int
+	nodes, ones, tables, slots, live, groups, words int
 }
 
 func (t *Trie[T]) shape() shape {
@@ -37,6 +37,9 @@ func (t *Trie[T]) shape() shape {
 	}
 	walk(t.root)
 	s.groups = len(t.groups)
+	if tb := t.words.Load(); tb != nil {
+		s.words = int(tb.live)
+	}
 	return s
 }
 
@@ -98,7 +101,7 @@ func TestMemoryReturnsToBaseline(t *testing.T) {
 				// A node whose children went through a table keeps a
 				// minimal one (see node), so only the totals must match.
 				if got := tr.shape(); got.nodes != base.nodes || got.live+got.ones != base.live+base.ones ||
-					got.groups != base.groups || got.tables > got.nodes {
+					got.groups != base.groups || got.words != base.words || got.tables > got.nodes {
 					t.Fatalf("after a churn the trie has %+v, started with %+v", got, base)
 				}
 				if got := tr.shape(); got.slots > 8*got.live+minTable*got.tables {
@@ -139,7 +142,7 @@ func TestTableGrowShrink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := tr.root.child("r", tr.seed, tr.tomb)
+	r := tr.root.child(tr.lookupWord("r"), tr.tomb)
 	if tb := r.kids.Load(); tb.live != n || len(tb.slots) < n*4/3 {
 		t.Fatalf("table after %d inserts: live %d, %d slots", n, tb.live, len(tb.slots))
 	}
@@ -221,7 +224,7 @@ func TestMatchTakesNoLock(t *testing.T) {
 func TestSetSharding(t *testing.T) {
 	tr := New[int](Emitter)
 	shards := func() int {
-		n := tr.root.child("c", tr.seed, tr.tomb)
+		n := tr.root.child(tr.lookupWord("c"), tr.tomb)
 		if s := n.subs.Load(); s != nil && s.big != nil {
 			return len(s.big.shards)
 		}
@@ -247,5 +250,114 @@ func TestSetSharding(t *testing.T) {
 	}
 	if got := tr.MatchAppend(nil, "c/"); len(got) != 10 {
 		t.Fatalf("Match = %v, want the last 10 values", got)
+	}
+}
+
+// checkWords checks the dictionary of words against the nodes: every node
+// of a literal level points to the dictionary's word for its level, each
+// word counts exactly the nodes that point to it, and the dictionary holds
+// no other word.
+func checkWords[T comparable](t *testing.T, tr *Trie[T]) {
+	t.Helper()
+	refs := map[*word]int{}
+	var walk func(n *node[T])
+	walk = func(n *node[T]) {
+		visit := func(c *node[T]) {
+			if c.word == nil {
+				t.Fatalf("literal child without a word")
+			}
+			if w := tr.lookupWord(c.word.s); w != c.word {
+				t.Fatalf("node for %q points to word %p, dictionary has %p", c.word.s, c.word, w)
+			}
+			refs[c.word]++
+			walk(c)
+		}
+		if c := n.plus(); c != nil {
+			if c.word != nil {
+				t.Fatalf("'+' child with word %q", c.word.s)
+			}
+			walk(c)
+		}
+		if c := n.one.Load(); c != nil {
+			visit(c)
+		}
+		if tb := n.kids.Load(); tb != nil {
+			for i := range tb.slots {
+				if c := tb.slots[i].ptr.Load(); c != nil && c != tr.tomb {
+					visit(c)
+				}
+			}
+		}
+	}
+	walk(tr.root)
+	live := 0
+	if tb := tr.words.Load(); tb != nil {
+		for i := range tb.slots {
+			w := tb.slots[i].ptr.Load()
+			if w == nil || w == tr.wtomb {
+				continue
+			}
+			live++
+			if w.refs != refs[w] {
+				t.Fatalf("word %q counts %d nodes, %d point to it", w.s, w.refs, refs[w])
+			}
+		}
+		if live != int(tb.live) {
+			t.Fatalf("dictionary says it holds %d words, has %d", tb.live, live)
+		}
+	}
+	if live != len(refs) {
+		t.Fatalf("dictionary holds %d words, nodes use %d", live, len(refs))
+	}
+}
+
+// TestWords runs random subscribes and unsubscribes (with '+', '#', share
+// groups and empty levels, in both modes) and checks after each one that
+// the dictionary of words agrees with the nodes, and that it is empty once
+// every subscription is gone.
+func TestWords(t *testing.T) {
+	for _, mode := range []Mode{Emitter, MQTT} {
+		r := rand.New(rand.NewPCG(3, 4))
+		tr := New[int](mode)
+		words := []string{"a", "b", "c", "", "$s", "+", "dd", "eee"}
+		type sub struct {
+			f string
+			v int
+		}
+		var subs []sub
+		for i := range 3000 {
+			if len(subs) > 0 && r.IntN(5) < 2 {
+				k := r.IntN(len(subs))
+				if ok, err := tr.Remove(subs[k].f, subs[k].v); !ok || err != nil {
+					t.Fatalf("Remove(%q, %d) = %v, %v", subs[k].f, subs[k].v, ok, err)
+				}
+				subs = append(subs[:k], subs[k+1:]...)
+			} else {
+				f := ""
+				for range 1 + r.IntN(4) {
+					f += words[r.IntN(len(words))] + "/"
+				}
+				if r.IntN(6) == 0 {
+					f += "#/"
+				}
+				if r.IntN(5) == 0 {
+					f = fmt.Sprintf("$share/g%d/%s", r.IntN(3), f)
+				}
+				if err := tr.Insert(f, i); err != nil {
+					t.Fatalf("Insert(%q): %v", f, err)
+				}
+				subs = append(subs, sub{f, i})
+			}
+			checkWords(t, tr)
+		}
+		for _, s := range subs {
+			if ok, _ := tr.Remove(s.f, s.v); !ok {
+				t.Fatalf("Remove(%q, %d) failed", s.f, s.v)
+			}
+		}
+		checkWords(t, tr)
+		if tr.words.Load() != nil {
+			t.Fatalf("%s: dictionary not empty after removing everything", mode)
+		}
 	}
 }
