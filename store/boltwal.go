@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/bbolt"
 )
@@ -40,6 +41,12 @@ func (b *Bolt) commitWAL(batch []*request) error {
 		return nil
 	}
 	rec := b.newRec()
+	size := 0
+	for _, e := range hist {
+		size += walOpFixed + len(e.key) + len(e.val)
+	}
+	rec.buf = slices.Grow(rec.buf, size)
+	rec.ops = slices.Grow(rec.ops, len(hist))
 	b.ix.mu.RLock()
 	for _, e := range hist {
 		s := logSlot(e.expires)
