@@ -53,7 +53,7 @@ import (
 // in large, normally synced, transactions (every 1 MiB of log, before a
 // Delete, a sweep or a retained message, and on Close), and OpenBolt applies
 // what a crash left in the log. Queries see a logged message as soon as its
-// Store returns.
+// Store returns. After Close the bbolt file alone holds everything.
 // Retained messages, Delete, SaveBan and the sweeper commit to bbolt directly
 // (synced).
 //
