@@ -295,6 +295,21 @@ func (t *Trie[T]) removeChild(n, c *node[T]) {
 	del(&n.kids, c, c.word.hash, t.tomb)
 }
 
+// childAt returns the literal child of n for the level lv, or nil. It
+// compares the only child's level itself, so that walking a chain hashes
+// nothing. Writer only (readers use words they looked up once).
+func (t *Trie[T]) childAt(n *node[T], lv string) *node[T] {
+	if c := n.one.Load(); c != nil && c.word.s == lv {
+		return c
+	}
+	if tb := n.kids.Load(); tb != nil {
+		if w := t.lookupWord(lv); w != nil {
+			return findChild(tb, w, t.tomb)
+		}
+	}
+	return nil
+}
+
 // lookupWord returns the word for the level s, or nil when no node stands
 // for s. Safe for concurrent use with the writer.
 func (t *Trie[T]) lookupWord(s string) *word {

@@ -114,7 +114,7 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 		if lv == "+" {
 			c = n.plus()
 		} else {
-			c = n.child(t.lookupWord(lv), t.tomb)
+			c = t.childAt(n, lv)
 		}
 		if c == nil {
 			break
@@ -235,7 +235,7 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 		if lv == "+" {
 			n = n.plus()
 		} else {
-			n = n.child(t.lookupWord(lv), t.tomb)
+			n = t.childAt(n, lv)
 		}
 		if n == nil {
 			return false, nil
