@@ -3,9 +3,11 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -233,7 +235,9 @@ func TestShareGroup(t *testing.T) {
 func TestOrderPerPublisher(t *testing.T) {
 	leaktest.Check(t)
 	ctx := t.Context()
-	e := newEngine(t, engine.Options{QueueSize: 16}) // small queue: publishers block often
+	// A small queue, so that publishers block often, and no timeout: on a
+	// loaded machine a SlowTimeout drop would leave Next below waiting.
+	e := newEngine(t, engine.Options{QueueSize: 16, SlowTimeout: time.Hour})
 	const pubs, perPub = 4, 2000
 	sub := connect(t, e)
 	s, err := sub.Subscribe(ctx, "o/", nil)
@@ -251,8 +255,10 @@ func TestOrderPerPublisher(t *testing.T) {
 		})
 	}
 	next := make([]int, pubs)
+	nctx, cancel := context.WithTimeout(ctx, time.Minute) // fail rather than hang
+	defer cancel()
 	for range pubs * perPub {
-		m, err := s.Next(ctx)
+		m, err := s.Next(nctx)
 		require.NoError(t, err)
 		var p, i int
 		_, err = fmt.Sscanf(m.Channel+" "+m.String(), "o/%d/ %d", &p, &i)
@@ -836,4 +842,48 @@ func TestMessageClone(t *testing.T) {
 	cl.Payload[0] = 'P'
 	require.Equal(t, "payload", m.String(), "the clone's payload is its own")
 	require.Nil(t, (&engine.Message{}).Clone().Payload)
+}
+
+// TestNextCancelLosesNothing races each Next's context being cancelled with
+// the publisher handing a message over: a Next that gives up must leave the
+// message for the next call, in order.
+func TestNextCancelLosesNothing(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, engine.Options{SlowTimeout: time.Hour})
+	c := connect(t, e)
+	s, err := c.Subscribe(ctx, "n/", nil)
+	require.NoError(t, err)
+	const n = 3000
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := range n {
+			if err := c.Publish(ctx, "n/", fmt.Appendf(nil, "%d", i)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	cancelled := 0
+	for want := 0; want < n; {
+		var cctx context.Context
+		var cancel context.CancelFunc
+		select {
+		case <-published: // everything is queued: wait for it, bounded
+			cctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		default:
+			cctx, cancel = context.WithCancel(ctx)
+			go cancel()
+		}
+		m, err := s.Next(cctx)
+		cancel()
+		if errors.Is(err, context.Canceled) {
+			cancelled++
+			continue
+		}
+		require.NoError(t, err, "message %d lost", want)
+		require.Equal(t, strconv.Itoa(want), m.String())
+		want++
+	}
+	t.Logf("%d calls of Next gave up", cancelled)
 }
