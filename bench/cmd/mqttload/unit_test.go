@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -280,6 +281,75 @@ func TestSummarize(t *testing.T) {
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// chunkReader returns its chunks one Read at a time and records a Read past
+// the last one (which would block on a socket).
+type chunkReader struct {
+	chunks  [][]byte
+	overrun bool
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.chunks) == 0 {
+		c.overrun = true
+		return 0, io.EOF
+	}
+	n := copy(p, c.chunks[0])
+	if c.chunks[0] = c.chunks[0][n:]; len(c.chunks[0]) == 0 {
+		c.chunks = c.chunks[1:]
+	}
+	return n, nil
+}
+
+// TestWSReaderBufferedFrames checks that one Read returns the payloads of
+// every frame already received (a broker sending a frame per message), a
+// ping between them answered, and that it does not wait for a frame whose
+// header or control payload has not all arrived.
+func TestWSReaderBufferedFrames(t *testing.T) {
+	var first []byte
+	var want []byte
+	for i := range 5 {
+		p := bytes.Repeat([]byte{byte('a' + i)}, 10+i*100) // 7-bit and 16-bit lengths
+		want = append(want, p...)
+		first = append(first, 0x82)
+		if len(p) < 126 {
+			first = append(first, byte(len(p)))
+		} else {
+			first = append(first, 126, byte(len(p)>>8), byte(len(p)))
+		}
+		first = append(first, p...)
+		if i == 2 {
+			first = append(first, 0x89, 2, 'h', 'i')
+		}
+	}
+	// What has arrived of the frame after them: a part of a data frame's
+	// header, or a ping's header with part of its payload.
+	for _, next := range [][]byte{{0x82}, {0x82, 126, 0x01}, {0x89, 4, 'p', 'i'}} {
+		cr := &chunkReader{chunks: [][]byte{append(slices.Clone(first), next...)}}
+		var pings int
+		r := &wsReader{br: bufio.NewReader(cr), onPing: func(p []byte) error {
+			if string(p) != "hi" {
+				t.Errorf("ping %q", p)
+			}
+			pings++
+			return nil
+		}}
+		buf := make([]byte, 64<<10)
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("next % x: %v", next, err)
+		}
+		if !bytes.Equal(buf[:n], want) {
+			t.Fatalf("next % x: read %d bytes, want the %d of all five frames", next, n, len(want))
+		}
+		if pings != 1 {
+			t.Fatalf("next % x: %d pings answered", next, pings)
+		}
+		if cr.overrun {
+			t.Fatalf("next % x: Read waited for the stream with bytes in hand", next)
 		}
 	}
 }

@@ -127,6 +127,11 @@ func maskBytes(key [4]byte, pos int, b []byte) {
 }
 
 // wsReader presents the payloads of incoming data frames as one byte stream.
+// A Read returns the payloads of every frame already buffered (not only the
+// current one) without waiting for more, so that a broker sending a frame
+// per message costs this program one read loop (and one PUBACK flush) per
+// batch it has received, as a broker batching several messages per frame
+// does.
 type wsReader struct {
 	br     *bufio.Reader
 	remain uint64 // payload bytes left in the current data frame
@@ -134,27 +139,90 @@ type wsReader struct {
 	mask   [4]byte
 	pos    int
 	onPing func(payload []byte) error
+	err    error // to return once the bytes read before it are consumed
 }
 
 func (w *wsReader) Read(p []byte) (int, error) {
-	for w.remain == 0 {
-		if err := w.next(); err != nil {
-			return 0, err
+	n := 0
+	for n < len(p) {
+		if w.err != nil {
+			break
+		}
+		if w.remain == 0 {
+			if n > 0 && !w.frameBuffered() {
+				break
+			}
+			if err := w.next(); err != nil {
+				w.err = err
+			}
+			continue
+		}
+		q := p[n:]
+		if uint64(len(q)) > w.remain {
+			q = q[:w.remain]
+		}
+		if n > 0 {
+			if w.br.Buffered() == 0 {
+				break
+			}
+			q = q[:min(len(q), w.br.Buffered())] // never wait with bytes in hand
+		}
+		k, err := w.br.Read(q)
+		if w.masked {
+			maskBytes(w.mask, w.pos, q[:k])
+			w.pos += k
+		}
+		w.remain -= uint64(k)
+		n += k
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			w.err = err
 		}
 	}
-	if uint64(len(p)) > w.remain {
-		p = p[:w.remain]
+	if n > 0 {
+		return n, nil
 	}
-	n, err := w.br.Read(p)
-	if w.masked {
-		maskBytes(w.mask, w.pos, p[:n])
-		w.pos += n
+	err := w.err
+	w.err = nil
+	if err == nil {
+		return 0, nil
 	}
-	w.remain -= uint64(n)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
+	if err != io.EOF && err != io.ErrUnexpectedEOF {
+		w.err = err // sticky, like a closed socket
 	}
-	return n, err
+	return 0, err
+}
+
+// frameBuffered reports whether the next frame's header (and, for a control
+// frame, its payload) is already buffered, so that next will not wait.
+func (w *wsReader) frameBuffered() bool {
+	b, _ := w.br.Peek(min(w.br.Buffered(), 14))
+	if len(b) < 2 {
+		return false
+	}
+	h := 2
+	n := uint64(b[1] & 0x7F)
+	switch n {
+	case 126:
+		h += 2
+		if len(b) >= 4 {
+			n = uint64(binary.BigEndian.Uint16(b[2:]))
+		}
+	case 127:
+		h += 8
+		if len(b) >= 10 {
+			n = binary.BigEndian.Uint64(b[2:])
+		}
+	}
+	if b[1]&0x80 != 0 {
+		h += 4
+	}
+	if b[0]&0x08 != 0 { // control frame: next reads its payload too
+		return uint64(w.br.Buffered()) >= uint64(h)+n
+	}
+	return w.br.Buffered() >= h
 }
 
 // next reads frame headers until one starts a data frame (it may be empty).
