@@ -47,8 +47,9 @@ func (t *Trie[T]) MatchAppend(dst []T, topic string) []T {
 const (
 	maxRec   = 8 // share sets remembered by the first pass of a Match
 	maxSlots = 8 // share groups counted at once
-	// topicLevels is the number of levels of a topic whose bounds and hashes
-	// a Match remembers; deeper levels are found and hashed again each time.
+	// topicLevels is the number of levels of a topic whose bounds and words
+	// a Match remembers; deeper levels are found and looked up again each
+	// time.
 	topicLevels = 16
 )
 
