@@ -159,8 +159,9 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 // node, and an empty one-value set. The nodes and the set share one
 // allocation; the literal levels are interned (the caller's string may alias
 // a reused buffer, and words copy their level). Pruned nodes are empty, so a
-// slab kept alive by a live node holds no other memory (but its own 40
-// bytes per dead node and the set). Writer only.
+// slab kept alive by a live node holds no other memory but its own 40 bytes
+// per dead node, the set, and the words of the dead nodes (a node's word
+// never changes, as readers may still be comparing it). Writer only.
 func (t *Trie[T]) chain(p *parsedFilter, i, pos int) (first, last *node[T], s1 *set1[T]) {
 	k := p.nlev - i
 	slab, s1 := newSlab[T](k)
