@@ -23,6 +23,7 @@ type Conn struct {
 	username string
 	trusted  bool
 	data     any
+	alloc    *allocShard // where its messages are carved from (message.go)
 
 	closed atomic.Bool
 	mu     sync.Mutex // guards subs
@@ -104,7 +105,7 @@ func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts
 	if err := e.authorize(c, opPublish, &ch, &co); err != nil {
 		return err
 	}
-	m := e.newMessage(payload, co.noCopy)
+	m := c.alloc.newMessage(payload, co.noCopy)
 	m.ID = e.ids.next(e.opts.Clock())
 	m.Channel = ch.Path
 	m.QoS, m.from = co.qos, c

@@ -79,10 +79,12 @@
 //
 // A publish of a payload up to 512 bytes allocates nothing of its own:
 // Messages are carved from blocks of 64 and payload copies from shared 8 KiB
-// chunks, which the garbage collector frees once no Message carved from them
-// is reachable. Handlers may keep messages as long as they like, but a
-// Message kept long after its neighbours holds on to its block and chunk
-// (about 13 KiB); keep Message.Clone when keeping a few messages out of many.
+// chunks (one current block and chunk per group of connections; twice
+// GOMAXPROCS groups, at most 64), which the garbage collector frees once no
+// Message carved from them is reachable. Handlers may keep messages as long
+// as they like, but a Message kept long after its neighbours holds on to its
+// block and chunk (about 13 KiB, and the payloads its neighbours reference);
+// keep Message.Clone when keeping a few messages out of many.
 //
 // # Concurrency
 //

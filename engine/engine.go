@@ -14,13 +14,13 @@ import (
 // with Close. All methods of Engine, Conn and Subscription are safe for
 // concurrent use, except where a method says otherwise.
 type Engine struct {
-	opts Options
-	log  *slog.Logger
-	subs *trie.Trie[*Subscription]
-	ids  *idGen
-	auth authState // channel keys: license, key cache, bans (auth.go)
-	msgs msgAlloc  // Message headers (message.go)
-	bufs byteArena // copied payloads (message.go)
+	opts      Options
+	log       *slog.Logger
+	subs      *trie.Trie[*Subscription]
+	ids       *idGen
+	auth      authState     // channel keys: license, key cache, bans (auth.go)
+	shards    []allocShard  // Message headers and payload copies (message.go)
+	nextShard atomic.Uint32 // shard of the next Conn
 
 	closed atomic.Bool
 	mu     sync.Mutex // guards conns
@@ -36,11 +36,12 @@ func New(opts Options) (*Engine, error) {
 		return nil, ErrInvalidOption
 	}
 	e := &Engine{
-		opts:  opts,
-		log:   opts.Logger,
-		subs:  trie.New[*Subscription](opts.Matcher.trieMode()),
-		ids:   newIDGen(),
-		conns: make(map[string]*Conn),
+		opts:   opts,
+		log:    opts.Logger,
+		subs:   trie.New[*Subscription](opts.Matcher.trieMode()),
+		ids:    newIDGen(),
+		shards: newAllocShards(),
+		conns:  make(map[string]*Conn),
 	}
 	if err := e.initAuth(); err != nil { // channel keys (keys.go)
 		return nil, err
@@ -84,6 +85,7 @@ func (e *Engine) Connect(opts ConnOptions) (*Conn, error) {
 		opts.ID = newConnID()
 	}
 	c := &Conn{e: e, id: opts.ID, username: opts.Username, trusted: opts.Trusted, data: opts.Data, subs: make(map[*Subscription]struct{})}
+	c.alloc = &e.shards[int(e.nextShard.Add(1))&(len(e.shards)-1)]
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed.Load() {

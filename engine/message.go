@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -208,16 +209,35 @@ func (a *byteArena) copyOf(p []byte) []byte {
 	return b
 }
 
-// newMessage returns a zeroed Message from the engine's slabs holding a copy
+// allocShard is the slab and arena of a group of connections. The engine
+// keeps a few, so that publishers on different connections (and, mostly,
+// processors) do not contend for one counter.
+type allocShard struct {
+	msgs msgAlloc
+	bufs byteArena
+	_    [48]byte // one cache line per shard
+}
+
+// newAllocShards returns a power of two of shards, twice GOMAXPROCS (at most
+// 64): at most some 13 KiB of partly used blocks each.
+func newAllocShards() []allocShard {
+	n := 1
+	for n < 2*runtime.GOMAXPROCS(0) && n < 64 {
+		n *= 2
+	}
+	return make([]allocShard, n)
+}
+
+// newMessage returns a zeroed Message from the shard's slabs holding a copy
 // of payload (or payload itself with noCopy).
-func (e *Engine) newMessage(payload []byte, noCopy bool) *Message {
-	m := e.msgs.new()
+func (a *allocShard) newMessage(payload []byte, noCopy bool) *Message {
+	m := a.msgs.new()
 	switch n := len(payload); {
 	case noCopy:
 		m.Payload = payload
 	case n == 0:
 	case n <= maxArenaPayload:
-		m.Payload = e.bufs.copyOf(payload)
+		m.Payload = a.bufs.copyOf(payload)
 	default:
 		m.Payload = make([]byte, n)
 		copy(m.Payload, payload)
