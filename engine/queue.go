@@ -10,20 +10,15 @@ import (
 //
 // Producers append under a mutex; the consumer swaps the whole pending slice
 // for its spare one, so a batch of any size costs one lock round trip and
-// no allocation. A consumer that finds the queue empty waits on a channel of
-// capacity one, and the next producer hands its message over through that
-// channel instead of queueing it: waking the consumer and giving it the
-// message are one channel operation, and the consumer does not take the lock
-// again to find it. Order holds because a producer hands over only while the
-// consumer waits and the queue is empty, and every later message is queued
-// behind it.
+// no allocation. The consumer is woken through a channel of capacity one, and
+// only when it is known to be waiting.
 type queue struct {
 	mu      sync.Mutex
 	items   []*Message
 	size    int
 	policy  Overflow
-	waiting bool          // the consumer waits on handoff; items is empty
-	handoff chan *Message // capacity 1: a message for the waiting consumer, nil at close
+	waiting bool          // the consumer is blocked on wake
+	wake    chan struct{} // consumer wake-up, capacity 1
 	closed  bool
 	slow    bool          // Block policy timed out: drop until the consumer pops
 	room    chan struct{} // closed when room appears; nil unless a producer waits
@@ -31,10 +26,10 @@ type queue struct {
 
 func newQueue(size int, policy Overflow) *queue {
 	return &queue{
-		items:   make([]*Message, 0, min(size, 64)),
-		size:    size,
-		policy:  policy,
-		handoff: make(chan *Message, 1),
+		items:  make([]*Message, 0, min(size, 64)),
+		size:   size,
+		policy: policy,
+		wake:   make(chan struct{}, 1),
 	}
 }
 
@@ -81,15 +76,16 @@ func (q *queue) push(ctx context.Context, m *Message, timeout time.Duration) pus
 			return pushTimedOut
 		}
 	}
-	if q.waiting {
-		q.waiting = false
-		q.slow = false // the consumer has caught up
-		q.mu.Unlock()
-		q.handoff <- m // never blocks: one hand-over per wait, capacity one
-		return pushed
-	}
 	q.items = append(q.items, m)
+	wake := q.waiting
+	q.waiting = false
 	q.mu.Unlock()
+	if wake {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
 	return pushed
 }
 
@@ -119,34 +115,26 @@ func (q *queue) waitRoom(ctx context.Context, timeout time.Duration) bool {
 // ok == false means the queue is closed and drained, or ctx is done.
 func (q *queue) pop(ctx context.Context, spare []*Message) (batch []*Message, ok bool) {
 	q.mu.Lock()
-	if len(q.items) == 0 {
+	for len(q.items) == 0 {
 		if q.closed {
 			q.mu.Unlock()
 			return nil, false
 		}
 		q.waiting = true
 		q.mu.Unlock()
-		var m *Message
 		if done := ctx.Done(); done == nil {
-			m = <-q.handoff // a plain receive parks and wakes faster than a select
+			<-q.wake // a plain receive parks and wakes faster than a select
 		} else {
 			select {
-			case m = <-q.handoff:
+			case <-q.wake:
 			case <-done:
 				q.mu.Lock()
-				if q.waiting {
-					q.waiting = false
-					q.mu.Unlock()
-					return nil, false
-				}
+				q.waiting = false
 				q.mu.Unlock()
-				m = <-q.handoff // a producer is handing one over: take it
+				return nil, false
 			}
 		}
-		if m == nil {
-			return nil, false // closed
-		}
-		return append(spare[:0], m), true
+		q.mu.Lock()
 	}
 	batch = q.items
 	q.items = spare[:0]
@@ -174,10 +162,9 @@ func (q *queue) close() {
 		close(q.room)
 		q.room = nil
 	}
-	wake := q.waiting
-	q.waiting = false
 	q.mu.Unlock()
-	if wake {
-		q.handoff <- nil
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
 }
