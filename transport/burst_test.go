@@ -65,3 +65,58 @@ func TestBurstOfMixedSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestLongBurstToSlowReaders has three subscribers read a long burst while
+// the publisher outpaces them, so that their queues grow past what a
+// session keeps, drain, and grow again (arrays lent between sessions): each
+// must receive every message once, in order.
+func TestLongBurstToSlowReaders(t *testing.T) {
+	b := plainBroker(t, transport.Options{MaxQueued: 600, SlowTimeout: time.Minute})
+	const n = 4000
+	var subs []*rawClient
+	for i := range 3 {
+		s := dialRaw(t, b.addr)
+		s.connect(fmt.Sprintf("slow-%d", i), 0)
+		s.send(mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{{Filter: "long/t"}}})
+		s.expect(mqtt.Suback)
+		subs = append(subs, s)
+	}
+	pub := dialRaw(t, b.addr)
+	pub.connect("long-pub", 0)
+	errc := make(chan error, 1)
+	go func() {
+		var wire []byte
+		for i := range n {
+			wire, _ = mqtt.AppendPublish(wire, "long/t", fmt.Appendf(bytes.Repeat([]byte{'.'}, 2000), "%d", i), 0, 0, false, false)
+			if len(wire) > 256<<10 || i == n-1 {
+				if _, err := pub.nc.Write(wire); err != nil {
+					errc <- err
+					return
+				}
+				wire = wire[:0]
+			}
+		}
+		errc <- nil
+	}()
+	done := make(chan error, len(subs))
+	for _, s := range subs {
+		go func() {
+			for i := range n {
+				p, err := s.read()
+				if err != nil {
+					done <- fmt.Errorf("message %d: %w", i, err)
+					return
+				}
+				if want := fmt.Appendf(bytes.Repeat([]byte{'.'}, 2000), "%d", i); p.Type != mqtt.Publish || !bytes.Equal(p.Payload, want) {
+					done <- fmt.Errorf("message %d: got type %v, %.20q", i, p.Type, p.Payload)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range subs {
+		require.NoError(t, recv(t, done))
+	}
+	require.NoError(t, recv(t, errc))
+}

@@ -157,6 +157,7 @@ func (s *session) enqueue(o outMsg, pub *conn) {
 		s.srv.dropped.Add(1)
 		return
 	}
+	s.growQueueLocked()
 	s.queue = append(s.queue, o)
 	s.nmsgs++
 	if c := s.conn; c != nil && !s.writing && c.raw != nil && pub != nil && !pub.r.Complete() {
@@ -247,6 +248,7 @@ func (s *session) queueCtrl(c *conn, b []byte, inline bool) (ok, flush bool) {
 	if n := len(s.queue); n > s.head && s.queue[n-1].m == nil && int(s.queue[n-1].ctrl+s.queue[n-1].nctrl) == len(s.ctrl) {
 		s.queue[n-1].nctrl += int32(len(b)) // extend the last run
 	} else {
+		s.growQueueLocked()
 		s.queue = append(s.queue, outMsg{ctrl: int32(len(s.ctrl)), nctrl: int32(len(b))})
 		s.nruns++
 	}
@@ -334,13 +336,44 @@ func (s *session) takeLocked(batch []inflight) []inflight {
 	switch {
 	case s.head == len(s.queue):
 		s.queue, s.head = s.queue[:0], 0
-		if cap(s.queue) > 4*s.srv.opts.MaxInflight+64 {
-			s.queue = nil // do not keep a burst's worth of memory
+		if cap(s.queue) > keptQueueCap(s.srv.opts.MaxInflight) {
+			// Do not keep a burst's worth of memory in the session; lend
+			// it to the next session that fills up (its items are cleared).
+			q := s.queue
+			queuePool.Put(&q)
+			s.queue = nil
 		}
 	case s.head > cap(s.queue)/2:
 		s.compactLocked()
 	}
 	return batch
+}
+
+// keptQueueCap is the capacity up to which a drained queue stays with its
+// session.
+func keptQueueCap(maxInflight int) int { return 4*maxInflight + 64 }
+
+// queuePool holds the arrays of queues drained after a burst (*[]outMsg,
+// length 0, items cleared). Under load the same sessions fill up again at
+// once: reusing an array spares a chain of reallocations per burst and per
+// session, and the garbage collections they cause.
+var queuePool sync.Pool
+
+// growQueueLocked gives a full queue that has outgrown the kept capacity a
+// larger array from queuePool, if one is there, before an append.
+func (s *session) growQueueLocked() {
+	if len(s.queue) < cap(s.queue) || cap(s.queue) < keptQueueCap(s.srv.opts.MaxInflight)/2 {
+		return
+	}
+	p, ok := queuePool.Get().(*[]outMsg)
+	if !ok {
+		return
+	}
+	if cap(*p) <= cap(s.queue) {
+		queuePool.Put(p)
+		return
+	}
+	s.queue = append((*p)[:0], s.queue...)
 }
 
 // compactLocked moves the waiting items to the front of the queue.
