@@ -894,7 +894,11 @@ func (c *conn) flushInline(s *session) {
 
 type writeBuf struct{ b []byte }
 
-var writeBufs = sync.Pool{New: func() any { return &writeBuf{b: make([]byte, 0, 4096)} }}
+// writeBufs holds writer buffers. A new one is made at the size of a full
+// batch (maxBatchBytes and room for the message that crosses it): the pool
+// is emptied by every garbage collection, and a buffer grown by appends
+// would cost a chain of allocations three times that size each time.
+var writeBufs = sync.Pool{New: func() any { return &writeBuf{b: make([]byte, 0, maxBatchBytes+8<<10)} }}
 
 func getWriteBuf() *writeBuf { return writeBufs.Get().(*writeBuf) }
 
