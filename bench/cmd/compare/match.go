@@ -64,12 +64,12 @@ func (m heraldMatcher) remove(f string, id int) error {
 	return err
 }
 func (m heraldMatcher) counter() func(string) int {
-	n := 0
-	inc := func(int) { n++ }
+	c := new(paddedCount)
+	inc := func(int) { c.n++ }
 	return func(topic string) int {
-		n = 0
+		c.n = 0
 		m.t.Match(topic, inc)
-		return n
+		return c.n
 	}
 }
 
@@ -78,13 +78,24 @@ type natsMatcher struct{ s *gsl.GenericSublist[int] }
 func (m natsMatcher) insert(f string, id int) error { return m.s.Insert(f, id) }
 func (m natsMatcher) remove(f string, id int) error { return m.s.Remove(f, id) }
 func (m natsMatcher) counter() func(string) int {
-	n := 0
-	inc := func(int) { n++ }
+	c := new(paddedCount)
+	inc := func(int) { c.n++ }
 	return func(topic string) int {
-		n = 0
+		c.n = 0
 		m.s.Match(topic, inc)
-		return n
+		return c.n
 	}
+}
+
+// paddedCount is the match count of one counter, alone in its cache line.
+// The parallel cells make one counter per goroutine, one right after the
+// other: plain ints captured by the callbacks were tiny allocations that
+// shared a cache line, so the two goroutines' increments (one per match)
+// bounced that line between the cores and the cells measured false sharing
+// in the harness instead of the indexes.
+type paddedCount struct {
+	n int
+	_ [56]byte
 }
 
 type mochiMatcher struct{ x *mqtt.TopicsIndex }
