@@ -178,29 +178,40 @@ func summarize(runs []Result, a, b string) string {
 
 	var w strings.Builder
 	na, nb := a, b
-	fmt.Fprintf(&w, "### Saturating runs (medians; ratio = %s / %s)\n\n", na, nb)
-	fmt.Fprintf(&w, "| shape | transport | QoS | size | topics | %s deliveries/s | %s deliveries/s | ratio | target | %s CPU µs/delivery | %s CPU µs/delivery | ratio | target | mqttload CPU %% (%s / %s) | rounds | notes |\n",
-		na, nb, na, nb, na, nb)
-	w.WriteString("|---|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---|---|---|---|\n")
+	saturating, paced := false, false
 	for _, k := range keys {
-		if k.Rate != 0 {
-			continue
-		}
-		sa, sb := pair(groups, k, a, b)
-		rt, ct := targetRateFan, targetCPUFan
-		if k.Fanout <= 1 {
-			rt, ct = targetRate1, targetCPU1
-		}
-		dA, dB := med(sa, func(s *stats) []float64 { return s.dps }), med(sb, func(s *stats) []float64 { return s.dps })
-		cA, cB := med(sa, func(s *stats) []float64 { return s.cpu }), med(sb, func(s *stats) []float64 { return s.cpu })
-		fmt.Fprintf(&w, "| %s | %s | %d | %d B | %s | %s | %s | %s | ≥ %.1f× %s | %s | %s | %s | ≤ %.1f× %s | %s / %s | %s | %s |\n",
-			k.Shape, k.Transport, k.QoS, k.Size, keyedName(k.Keyed),
-			fmtNum(dA, si), fmtNum(dB, si), ratio(dA, dB), rt, mark(dA, dB, rt, true),
-			fmtNum(cA, f2), fmtNum(cB, f2), ratio(cA, cB), ct, mark(cA, cB, ct, false),
-			fmtNum(med(sa, func(s *stats) []float64 { return s.cli }), f0), fmtNum(med(sb, func(s *stats) []float64 { return s.cli }), f0),
-			rounds(sa, sb), notes(sa, sb))
+		saturating = saturating || k.Rate == 0
+		paced = paced || k.Rate != 0
 	}
-	fmt.Fprintf(&w, "\n### Paced runs: end-to-end latency (medians of each round's percentile; ratio = %s / %s)\n\n", na, nb)
+	if saturating {
+		fmt.Fprintf(&w, "### Saturating runs (medians; ratio = %s / %s)\n\n", na, nb)
+		fmt.Fprintf(&w, "| shape | transport | QoS | size | topics | %s deliveries/s | %s deliveries/s | ratio | target | %s CPU µs/delivery | %s CPU µs/delivery | ratio | target | mqttload CPU %% (%s / %s) | rounds | notes |\n",
+			na, nb, na, nb, na, nb)
+		w.WriteString("|---|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---|---|---|---|\n")
+		for _, k := range keys {
+			if k.Rate != 0 {
+				continue
+			}
+			sa, sb := pair(groups, k, a, b)
+			rt, ct := targetRateFan, targetCPUFan
+			if k.Fanout <= 1 {
+				rt, ct = targetRate1, targetCPU1
+			}
+			dA, dB := med(sa, func(s *stats) []float64 { return s.dps }), med(sb, func(s *stats) []float64 { return s.dps })
+			cA, cB := med(sa, func(s *stats) []float64 { return s.cpu }), med(sb, func(s *stats) []float64 { return s.cpu })
+			fmt.Fprintf(&w, "| %s | %s | %d | %d B | %s | %s | %s | %s | ≥ %.1f× %s | %s | %s | %s | ≤ %.1f× %s | %s / %s | %s | %s |\n",
+				k.Shape, k.Transport, k.QoS, k.Size, keyedName(k.Keyed),
+				fmtNum(dA, si), fmtNum(dB, si), ratio(dA, dB), rt, mark(dA, dB, rt, true),
+				fmtNum(cA, f2), fmtNum(cB, f2), ratio(cA, cB), ct, mark(cA, cB, ct, false),
+				fmtNum(med(sa, func(s *stats) []float64 { return s.cli }), f0), fmtNum(med(sb, func(s *stats) []float64 { return s.cli }), f0),
+				rounds(sa, sb), notes(sa, sb))
+		}
+		w.WriteString("\n")
+	}
+	if !paced {
+		return w.String()
+	}
+	fmt.Fprintf(&w, "### Paced runs: end-to-end latency (medians of each round's percentile; ratio = %s / %s)\n\n", na, nb)
 	fmt.Fprintf(&w, "| shape | transport | QoS | size | topics | msg/s | %s p50 | %s p50 | ratio (≤ %.1f×) | %s p99 | %s p99 | ratio (≤ %.1f×) | %s CPU µs/delivery | %s CPU µs/delivery | rounds | notes |\n",
 		na, nb, targetLatP50, na, nb, targetLatP99, na, nb)
 	w.WriteString("|---|---|---|---|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---|\n")

@@ -283,6 +283,13 @@ func TestSummarize(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
 	}
+	// A kind of run that was not measured gets no (empty) table.
+	if md := summarize(runs[:6], "herald", "mosquitto"); strings.Contains(md, "Paced") || !strings.Contains(md, "Saturating") {
+		t.Errorf("saturating runs only:\n%s", md)
+	}
+	if md := summarize(runs[6:], "herald", "mosquitto"); strings.Contains(md, "Saturating") || !strings.Contains(md, "Paced") {
+		t.Errorf("paced runs only:\n%s", md)
+	}
 }
 
 // chunkReader returns its chunks one Read at a time and records a Read past
