@@ -83,7 +83,7 @@ func (g *idGen) next(now time.Time) ID {
 // handled, queued or batched costs nothing extra; but a kept Message holds on
 // to its whole block of 64 headers, to what those headers reference (their
 // channels, connections, and payloads too large for a chunk or published with
-// NoCopy) and to its payload's chunk: about 13 KiB plus those payloads,
+// NoCopy) and to its payload's chunk: 10 to 18 KiB plus those payloads,
 // against about 150 bytes for a Message of its own. A program that keeps a
 // few messages out of many for a long time (the last message of each
 // channel, say) should keep a Clone instead.
