@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -60,6 +61,7 @@ type config struct {
 	data, storeKind, matcher, license  string
 	plainTopics                        bool
 	maxConns, maxPacket, maxQueued     int
+	gcPercent                          int
 	sessionExpiry, shutdownTimeout     time.Duration
 	logLevel, cpuprofile               string
 }
@@ -84,6 +86,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on a clean shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write the broker's CPU profile to `file` (for benchmarks)")
+	fs.IntVar(&c.gcPercent, "gc-percent", 400, "garbage collection target, as GOGC (ignored when GOGC is set): the broker's live heap is small, so 400 collects a quarter as often as Go's default 100 for a few MB more")
 	// Environment first, so that the command line wins.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -121,6 +124,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" && c.gcPercent != 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(c.gcPercent))
 	}
 	if c.cpuprofile != "" {
 		f, err := os.Create(c.cpuprofile)
