@@ -158,16 +158,94 @@ func (m *Memory) Query(ctx context.Context, q Query) ([]Message, error) {
 		}
 		return col.result(), nil
 	}
+	curs := col.s.mem[:0]
 	m.chans.Ascend(p.prefix, func(ch string, c *memChan) bool {
 		if !strings.HasPrefix(ch, p.prefix) {
 			return false
 		}
 		if p.matches(ch) {
-			m.scan(&p, col, ch, c)
+			curs = append(curs, memCursor{c: c, ch: ch, p: &p})
 		}
 		return true
 	})
+	merge(col, curs)
+	col.s.mem = curs[:0]
 	return col.result(), nil
+}
+
+// memCursor walks the messages of one channel that a query may return, best
+// first, fetching them from the channel's tree a few at a time.
+type memCursor struct {
+	c        *memChan
+	ch       string
+	p        *plan
+	buf      [8]memMsg // fetched, best first: buf[i:n] not offered yet
+	i, n     int
+	pivot    ID // the last message fetched: the next fetch starts after it
+	started  bool
+	finished bool // nothing left to fetch
+}
+
+func (k *memCursor) next(x *cand) bool {
+	for {
+		for k.i < k.n {
+			mm := &k.buf[k.i]
+			k.i++
+			if mm.expires != 0 && mm.expires <= k.p.now {
+				continue
+			}
+			*x = cand{id: mm.id, ch: k.ch, payload: mm.payload, plen: len(mm.payload), expires: mm.expires}
+			return true
+		}
+		if k.finished {
+			return false
+		}
+		k.fill()
+	}
+}
+
+// fill fetches the next messages of the window, best first.
+func (k *memCursor) fill() {
+	p := k.p
+	k.i, k.n = 0, 0
+	stopped := false
+	visit := func(mm memMsg) bool {
+		if k.started && mm.id == k.pivot {
+			return true // where the previous fetch ended
+		}
+		if !p.inWindow(&mm.id) {
+			if p.newest && p.hasHi && mm.id == p.hi {
+				return true // the exclusive upper bound itself
+			}
+			stopped = true
+			return false
+		}
+		k.buf[k.n] = mm
+		k.n++
+		return k.n < len(k.buf)
+	}
+	switch {
+	case p.newest && k.started:
+		k.c.msgs.Descend(memMsg{id: k.pivot}, visit)
+	case p.newest && p.hasHi:
+		k.c.msgs.Descend(memMsg{id: p.hi}, visit)
+	case p.newest:
+		k.c.msgs.Reverse(visit)
+	case k.started:
+		k.c.msgs.Ascend(memMsg{id: k.pivot}, visit)
+	case p.hasLo:
+		k.c.msgs.Ascend(memMsg{id: p.lo}, visit)
+	default:
+		k.c.msgs.Scan(visit)
+	}
+	k.started = true
+	if stopped || k.n < len(k.buf) {
+		k.finished = true
+	}
+	if k.n > 0 {
+		k.pivot = k.buf[k.n-1].id
+	}
+	clear(k.buf[k.n:])
 }
 
 // scan offers the messages of one channel to col, best first.

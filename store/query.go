@@ -143,10 +143,11 @@ type collector struct {
 
 // scratch holds the slices a query works in, recycled through scratchPool.
 type scratch struct {
-	items []cand     // collector.items
-	heads []cand     // merge: each cursor's next candidate
-	heap  []int32    // merge: cursors by head
-	ix    []ixCursor // Bolt: the cursors of a merge
+	items []cand      // collector.items
+	heads []cand      // merge: each cursor's next candidate
+	heap  []int32     // merge: cursors by head
+	ix    []ixCursor  // Bolt: the cursors of a merge
+	mem   []memCursor // Memory: the cursors of a merge
 }
 
 // scratchPool recycles the scratch of collectors (see release).
@@ -177,7 +178,8 @@ func (c *collector) release() {
 	clear(s.items[:cap(s.items)])
 	clear(s.heads[:cap(s.heads)])
 	clear(s.ix[:cap(s.ix)])
-	s.heads, s.heap, s.ix = s.heads[:0], s.heap[:0], s.ix[:0]
+	clear(s.mem[:cap(s.mem)])
+	s.heads, s.heap, s.ix, s.mem = s.heads[:0], s.heap[:0], s.ix[:0], s.mem[:0]
 	scratchPool.Put(s)
 }
 
