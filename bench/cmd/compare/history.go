@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,7 +204,8 @@ func (r *rawBolt) last(_ context.Context, filter levels, n int) (int, error) {
 	found := 0
 	err := r.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(rawBucket).Cursor()
-		k, v := c.Seek(end)
+		var v []byte
+		k, _ := c.Seek(end)
 		if k == nil {
 			k, v = c.Last()
 		} else {
@@ -217,6 +219,7 @@ func (r *rawBolt) last(_ context.Context, filter levels, n int) (int, error) {
 			out = append(out, bytes.Clone(v[8:])) // values live only in the transaction
 			found++
 		}
+		runtime.KeepAlive(out) // copied as a store's query must, then dropped
 		return nil
 	})
 	return found, err

@@ -14,9 +14,7 @@ type config struct {
 	latencyTime time.Duration // duration of one closed-loop latency run
 	matchSizes  []int         // random subscription set sizes
 	churnSizes  []int         // existing subscriptions for subscribe/unsubscribe cost
-	memSizes    []int         // subscription counts for memory per subscription
 	storeCount  int           // messages preloaded for history queries
-	verbose     bool
 }
 
 // memSnap is a snapshot of the allocator counters.

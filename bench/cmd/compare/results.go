@@ -195,15 +195,6 @@ func (t *table) allocEntry(c *cell, im impl) string {
 	return sig3(m)
 }
 
-func (t *table) hasAllocs() bool {
-	for _, c := range t.cells {
-		if len(c.allocs) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // header returns the column headers: the scenario, then one per
 // implementation.
 func (t *table) header() []string {
