@@ -71,8 +71,10 @@ func (b *Bolt) commitWAL(batch []*request) error {
 			// After a failed write or sync the file's state is unknown: no
 			// later write can be acknowledged.
 			b.aerr = fmt.Errorf("store: write-ahead log: %w", err)
+			b.opts.Logger.Error("store: write-ahead log failed; no more writes", "err", err)
 		}
 		b.afree = append(b.afree, rec)
+		b.acond.Broadcast() // waiters see the error
 		b.amu.Unlock()
 		return err
 	}
