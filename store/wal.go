@@ -186,7 +186,6 @@ func readWAL(data []byte) ([]walRec, error) {
 type walFile struct {
 	f    *os.File
 	pos  int64  // where the next record goes
-	size int64  // the file's size
 	lsn  uint64 // the last record written
 	wrap int64  // walWrapBytes
 	sync bool   // fdatasync each record (not with Options.NoSync)
@@ -216,14 +215,14 @@ func (w *walFile) prealloc(dir string) error {
 	if err != nil {
 		return err
 	}
-	w.size = st.Size()
-	if w.size >= w.wrap {
+	size := st.Size()
+	if size >= w.wrap {
 		return nil
 	}
-	zeros := make([]byte, min(w.wrap-w.size, 1<<20))
-	for w.size < w.wrap {
-		n, err := w.f.WriteAt(zeros[:min(int64(len(zeros)), w.wrap-w.size)], w.size)
-		w.size += int64(n)
+	zeros := make([]byte, min(w.wrap-size, 1<<20))
+	for size < w.wrap {
+		n, err := w.f.WriteAt(zeros[:min(int64(len(zeros)), w.wrap-size)], size)
+		size += int64(n)
 		if err != nil {
 			return err
 		}
@@ -259,7 +258,6 @@ func (w *walFile) append(rec *walRec) error {
 	}
 	w.lsn++
 	w.pos += int64(len(rec.buf))
-	w.size = max(w.size, w.pos)
 	return nil
 }
 

@@ -84,6 +84,21 @@ func logRecords(t *testing.T, db *bbolt.DB) int {
 	return n
 }
 
+// reopen closes s (which must succeed) and opens path again with o; the
+// store opened is closed when the test ends.
+func reopen(t *testing.T, s *Bolt, path string, o Options) *Bolt {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenBolt(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	src, err := os.Open(from)
@@ -277,14 +292,7 @@ func TestWALWrap(t *testing.T) {
 	if s.wal.lsn < 40 {
 		t.Fatalf("only %d records", s.wal.lsn)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = OpenBolt(path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path, o)
 	model.check(t, s)
 }
 
@@ -442,14 +450,7 @@ func TestWALConcurrentReplace(t *testing.T) {
 	if n, err := s.Delete(ctx, "r/0/"); err != nil || n != ids/2 {
 		t.Fatalf("Delete = %d, %v; want %d", n, err, ids/2)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = OpenBolt(path, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path, o)
 	if n0, n1 := count(s, "r/0/"), count(s, "r/1/"); n0 != 0 || n1 != ids/2 {
 		t.Fatalf("after reopening: %d deleted messages back, %d of %d others", n0, n1, ids/2)
 	}
