@@ -71,8 +71,8 @@ func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 	c := &conn{srv: s, nc: nc}
 	c.ws, _ = nc.(*websocket.Conn)
 	c.info.RemoteAddr = nc.RemoteAddr()
-	if tc, ok := nc.(*net.TCPConn); ok && inlineWrites {
-		c.raw, _ = tc.SyscallConn()
+	if tc, ok := nc.(*tcpConn); ok && inlineWrites {
+		c.raw = tc.raw
 	} else if c.ws != nil && inlineWrites {
 		// A WebSocket over plain TCP (not TLS) is written inline too:
 		// the batch is framed in place and the frame goes out with one
@@ -81,12 +81,10 @@ func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 		if pc, ok := under.(*prefixConn); ok {
 			under = pc.Conn
 		}
-		if tc, ok := under.(*net.TCPConn); ok {
-			c.raw, _ = tc.SyscallConn()
-			if c.raw != nil {
-				raw := c.raw
-				c.wsWrite = func(b []byte) (int, error) { return writeNonBlocking(raw, b) }
-			}
+		if tc, ok := under.(*tcpConn); ok {
+			raw := tc.raw
+			c.raw = raw
+			c.wsWrite = func(b []byte) (int, error) { return writeNonBlocking(raw, b) }
 		}
 	}
 	s.mu.Lock()

@@ -110,7 +110,7 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	return s.Serve(tls.NewListener(ln, cfg))
+	return s.Serve(tls.NewListener(tcpListener{ln}, cfg))
 }
 
 func (s *Server) tlsConfig(certFile, keyFile string) (*tls.Config, error) {
@@ -141,7 +141,19 @@ func TLSListener(ln net.Listener, certFile, keyFile string) (net.Listener, error
 	if err != nil {
 		return nil, err
 	}
-	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}), nil
+	return tls.NewListener(tcpListener{ln}, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}), nil
+}
+
+// tcpListener hands out its TCP connections wrapped for raw system calls
+// (see rawio_linux.go), for TLS to run on top of them.
+type tcpListener struct{ net.Listener }
+
+func (l tcpListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return wrapTCP(nc), nil
 }
 
 // Serve accepts connections on ln and serves them until Shutdown or Close,
@@ -184,6 +196,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		nc = wrapTCP(nc)
 		if !s.acquire() {
 			nc.Close()
 			continue

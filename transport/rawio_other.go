@@ -4,6 +4,7 @@ package transport
 
 import (
 	"errors"
+	"net"
 	"syscall"
 )
 
@@ -12,3 +13,11 @@ const inlineWrites = false
 func writeNonBlocking(syscall.RawConn, []byte) (int, error) {
 	return 0, errors.New("transport: no inline writes on this platform")
 }
+
+// tcpConn is only used on Unix systems.
+type tcpConn struct {
+	*net.TCPConn
+	raw syscall.RawConn
+}
+
+func wrapTCP(nc net.Conn) net.Conn { return nc }
