@@ -115,3 +115,28 @@ func TestTCPConnWriteDeadline(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	require.Less(t, n, 64<<20)
 }
+
+// TestTCPConnAllocs checks that reading and writing the wrapped connection
+// allocates nothing.
+func TestTCPConnAllocs(t *testing.T) {
+	server, client := tcpPair(t)
+	if _, ok := server.(*tcpConn); !ok {
+		t.Skip("no raw connections on this platform")
+	}
+	out, in := make([]byte, 512), make([]byte, 512)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := server.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(client, in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(server, in); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -37,10 +38,24 @@ func writeNonBlocking(raw syscall.RawConn, b []byte) (int, error) {
 // tcpConn is an accepted TCP connection whose reads and writes go through
 // sysRead and sysWrite (raw system calls on Linux: see rawio_linux.go);
 // waiting for the socket still goes through the runtime's poller, which
-// also enforces deadlines.
+// also enforces deadlines. The functions given to the poller are bound
+// once, with their arguments and results in the struct, so that a read or a
+// write allocates nothing; rmu and wmu keep concurrent readers (or writers)
+// from sharing them.
 type tcpConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
+
+	rmu     sync.Mutex
+	rbuf    []byte
+	rn      int
+	rerrno  syscall.Errno
+	readFn  func(fd uintptr) bool
+	wmu     sync.Mutex
+	wbuf    []byte
+	wdone   int
+	werrno  syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // wrapTCP returns nc as a *tcpConn when it is a TCP connection.
@@ -53,7 +68,10 @@ func wrapTCP(nc net.Conn) net.Conn {
 	if err != nil {
 		return nc
 	}
-	return &tcpConn{TCPConn: tc, raw: raw}
+	c := &tcpConn{TCPConn: tc, raw: raw}
+	c.readFn = c.readOnce
+	c.writeFn = c.writeSome
+	return c
 }
 
 // Read reads what the socket has, waiting until it has something.
@@ -61,54 +79,71 @@ func (c *tcpConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			n, errno = sysRead(fd, p)
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN // on EAGAIN, wait and call again
-			}
-		}
-	})
+	c.rmu.Lock()
+	c.rbuf, c.rn, c.rerrno = p, 0, 0
+	err := c.raw.Read(c.readFn)
+	n, errno := c.rn, c.rerrno
+	c.rbuf = nil
+	c.rmu.Unlock()
 	switch {
 	case err != nil:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: unwrapOp(err)}
+		return 0, c.opError("read", unwrapOp(err))
 	case errno != 0:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+		return 0, c.opError("read", os.NewSyscallError("read", errno))
 	case n == 0:
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
+// readOnce is Read's function for the poller: false asks it to wait for
+// the socket and call again.
+func (c *tcpConn) readOnce(fd uintptr) bool {
+	for {
+		c.rn, c.rerrno = sysRead(fd, c.rbuf)
+		if c.rerrno != syscall.EINTR {
+			return c.rerrno != syscall.EAGAIN
+		}
+	}
+}
+
 // Write writes all of b, waiting for the socket when its buffer is full.
 func (c *tcpConn) Write(b []byte) (int, error) {
-	done := 0
-	var errno syscall.Errno
-	err := c.raw.Write(func(fd uintptr) bool {
-		for done < len(b) {
-			n, e := sysWrite(fd, b[done:])
-			switch e {
-			case 0:
-				done += n
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until the socket takes more, then call again
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	c.wmu.Lock()
+	c.wbuf, c.wdone, c.werrno = b, 0, 0
+	err := c.raw.Write(c.writeFn)
+	done, errno := c.wdone, c.werrno
+	c.wbuf = nil
+	c.wmu.Unlock()
 	switch {
 	case err != nil:
-		return done, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: unwrapOp(err)}
+		return done, c.opError("write", unwrapOp(err))
 	case errno != 0:
-		return done, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+		return done, c.opError("write", os.NewSyscallError("write", errno))
 	}
 	return done, nil
+}
+
+// writeSome is Write's function for the poller.
+func (c *tcpConn) writeSome(fd uintptr) bool {
+	for c.wdone < len(c.wbuf) {
+		n, e := sysWrite(fd, c.wbuf[c.wdone:])
+		switch e {
+		case 0:
+			c.wdone += n
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false // wait until the socket takes more, then call again
+		default:
+			c.werrno = e
+			return true
+		}
+	}
+	return true
+}
+
+func (c *tcpConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 // unwrapOp returns the error inside the *net.OpError a RawConn method
