@@ -41,6 +41,8 @@ type conn struct {
 	pubTopic   string // last PUBLISH topic, for reuse of its string
 	pubChannel string
 	pubPlain   bool
+	pubParsed  security.Channel // pubTopic parsed, when it is an Emitter topic
+	pubErr     error            // why pubTopic does not parse
 
 	raw        syscall.RawConn           // TCP sockets (raw or under a WebSocket): for non-blocking inline writes
 	wsWrite    func([]byte) (int, error) // WebSocket over TCP: one non-blocking write on raw
@@ -536,6 +538,7 @@ func (c *conn) setTopic(topic string) {
 		c.pubTopic = c.pubChannel[:len(topic)]
 	} else {
 		c.pubTopic, c.pubChannel = topic, ""
+		c.pubParsed, c.pubErr = security.ParseTopic(topic)
 	}
 }
 
@@ -594,8 +597,7 @@ func (c *conn) publishAs(ctx context.Context, kind engine.Option, channel string
 // returns the packets to send before the acknowledgement (a response or an
 // error on emitter/error/).
 func (c *conn) publishEmitter(ctx context.Context, payload []byte, qos mqtt.QoS, retain bool, id uint16) []byte {
-	topic := c.pubTopic
-	t, err := security.ParseTopic(topic)
+	topic, t, err := c.pubTopic, c.pubParsed, c.pubErr
 	if err != nil {
 		return appendStatus(nil, errorTopic, id, engine.StatusOf(err), nil)
 	}
