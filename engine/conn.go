@@ -28,6 +28,9 @@ type Conn struct {
 	closed atomic.Bool
 	mu     sync.Mutex // guards subs
 	subs   map[*Subscription]struct{}
+
+	memoMu sync.Mutex // guards memo; taken with TryLock only (auth.go)
+	memo   authMemo
 }
 
 // ID returns the connection's id.

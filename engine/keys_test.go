@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -379,4 +381,49 @@ func TestBansInStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bans")
 	f := newEngine(t, engine.Options{License: emitterLicense, Store: newStore(), Bans: engine.BanFile(path)})
 	require.False(t, f.Banned(emitterRWabc))
+}
+
+// TestAuthorizeRepeated runs a random sequence of keyed operations on one
+// connection, which remembers its last authorization, and checks each result
+// against the same operation on a fresh connection (which has nothing to
+// remember).
+func TestAuthorizeRepeated(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	e := newEngine(t, engine.Options{License: emitterLicense, Clock: func() time.Time { return *clock.Load() }})
+	other, err := security.NewLicense().Mint(security.KeySpec{Channel: "a/b/c/", Permissions: security.ParsePermissions("rw")})
+	require.NoError(t, err)
+	keys := []string{emitterRWabc, mint(t, e, "w/", "w", 0), mint(t, e, "a/b/c/", "rw", time.Minute), other, emitterMaster, "nope"}
+	channels := []string{"a/b/c/", "a/b/", "w/", "a/b/c/d/"}
+	c := untrusted(t, e)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 3000 {
+		key, ch := keys[rng.IntN(len(keys))], channels[rng.IntN(len(channels))]
+		op := rng.IntN(3)
+		do := func(c *engine.Conn) error {
+			switch op {
+			case 0:
+				return c.Publish(ctx, ch, nil, engine.WithKey(key))
+			case 1:
+				s, err := c.Subscribe(ctx, ch, nil, engine.WithKey(key))
+				if err == nil {
+					_ = s.Unsubscribe()
+				}
+				return err
+			}
+			return c.Unsubscribe(ctx, ch, engine.WithKey(key))
+		}
+		want := do(untrusted(t, e))
+		got := do(c)
+		require.Equal(t, engine.StatusOf(want), engine.StatusOf(got), "step %d: op %d key %d channel %s: %v / %v", i, op, slices.Index(keys, key), ch, want, got)
+		switch {
+		case i == 1000: // the short key expires
+			later := now.Add(2 * time.Minute)
+			clock.Store(&later)
+		case i == 2000:
+			require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true))
+		}
+	}
 }
