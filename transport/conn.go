@@ -41,6 +41,7 @@ type conn struct {
 	pubTopic   string // last PUBLISH topic, for reuse of its string
 	pubChannel string
 	pubPlain   bool
+	pubValid   bool             // pubTopic is a valid MQTT topic name (plain topics)
 	pubParsed  security.Channel // pubTopic parsed, when it is an Emitter topic
 	pubErr     error            // why pubTopic does not parse
 
@@ -435,7 +436,7 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 		return nil
 	}
 	// Reuse the topic's string while the client keeps publishing to it.
-	if string(p.Topic) != c.pubTopic {
+	if string(p.Topic) != c.pubTopic || c.pubTopic == "" {
 		c.setTopic(string(p.Topic))
 	}
 	// The subscribers' inline writes wait until the acknowledgement is
@@ -515,7 +516,7 @@ func (c *conn) release(ctx context.Context, id uint16) error {
 	sess.mu.Unlock()
 	var out []byte
 	if pp != nil {
-		if pp.topic != c.pubTopic {
+		if pp.topic != c.pubTopic || c.pubTopic == "" {
 			c.setTopic(pp.topic)
 		}
 		pre, err := c.route(ctx, pp.payload, mqtt.ExactlyOnce, pp.retain, id)
@@ -536,6 +537,7 @@ func (c *conn) setTopic(topic string) {
 	if c.pubPlain {
 		c.pubChannel = topic + "/"
 		c.pubTopic = c.pubChannel[:len(topic)]
+		c.pubValid = mqtt.ValidTopicName(topic)
 	} else {
 		c.pubTopic, c.pubChannel = topic, ""
 		c.pubParsed, c.pubErr = security.ParseTopic(topic)
@@ -548,7 +550,7 @@ func (c *conn) route(ctx context.Context, payload []byte, qos mqtt.QoS, retain b
 	if !c.pubPlain {
 		return c.publishEmitter(ctx, payload, qos, retain, id), nil
 	}
-	if !mqtt.ValidTopicName(c.pubTopic) {
+	if !c.pubValid {
 		return nil, errProtocol // MQTT-3.3.2-2: wildcards in a topic name
 	}
 	// A refused or '$' publish is dropped silently: MQTT 3.1.1 has no
