@@ -727,7 +727,7 @@ func (c *conn) writeLoop(s *session) {
 			c.batch = c.batch[:0]
 			return
 		}
-		batch := s.takeLocked(c.batch[:0])
+		batch, size := s.takeLocked(c.batch[:0])
 		ctrl := s.ctrl
 		s.ctrl = c.spare[:0]
 		if len(batch) == 0 {
@@ -744,7 +744,7 @@ func (c *conn) writeLoop(s *session) {
 		}
 		s.mu.Unlock()
 
-		buf := getWriteBuf()
+		buf := getWriteBuf(size + len(ctrl))
 		if c.ws != nil {
 			buf.b = append(buf.b, make([]byte, websocket.MaxHeaderLen)...) // room for the frame header
 		}
@@ -802,7 +802,7 @@ func (c *conn) encodeBatch(s *session, buf []byte) ([]byte, bool) {
 		s.mu.Unlock()
 		return buf, false
 	}
-	batch := s.takeLocked(c.batch[:0])
+	batch, _ := s.takeLocked(c.batch[:0])
 	ctrl := s.ctrl
 	s.ctrl = c.spare[:0]
 	s.mu.Unlock()
@@ -846,7 +846,7 @@ func (c *conn) flushPending() {
 // batch as usual. The caller has set s.writing.
 func (c *conn) flushInline(s *session) {
 	c.wmu.Lock()
-	buf := getWriteBuf()
+	buf := getWriteBuf(0)
 	head := 0
 	if c.ws != nil {
 		head = websocket.MaxHeaderLen
@@ -896,20 +896,40 @@ func (c *conn) flushInline(s *session) {
 
 type writeBuf struct{ b []byte }
 
-// writeBufs holds writer buffers. A new one is made at the size of a full
-// batch (maxBatchBytes and room for the message that crosses it): the pool
-// is emptied by every garbage collection, and a buffer grown by appends
-// would cost a chain of allocations three times that size each time.
-var writeBufs = sync.Pool{New: func() any { return &writeBuf{b: make([]byte, 0, maxBatchBytes+8<<10)} }}
+// Writer buffers come in two sizes: for up to smallBatch bytes of packets
+// (most writes, and the inline ones) and for a full batch (maxBatchBytes),
+// each with room for the message that crosses the limit. A buffer is made
+// at its full size: the pools are emptied by every garbage collection, and
+// a buffer grown by appends would cost a chain of allocations three times
+// that size each time. A writer waiting on a slow client holds its buffer.
+const (
+	smallBatch    = 64 << 10
+	smallWriteBuf = smallBatch + 8<<10
+	largeWriteBuf = maxBatchBytes + 8<<10
+)
 
-func getWriteBuf() *writeBuf { return writeBufs.Get().(*writeBuf) }
+var (
+	smallWriteBufs = sync.Pool{New: func() any { return &writeBuf{b: make([]byte, 0, smallWriteBuf)} }}
+	largeWriteBufs = sync.Pool{New: func() any { return &writeBuf{b: make([]byte, 0, largeWriteBuf)} }}
+)
+
+// getWriteBuf returns an empty buffer for about n bytes of packets.
+func getWriteBuf(n int) *writeBuf {
+	if n <= smallBatch {
+		return smallWriteBufs.Get().(*writeBuf)
+	}
+	return largeWriteBufs.Get().(*writeBuf)
+}
 
 func putWriteBuf(w *writeBuf) {
-	if cap(w.b) > 256<<10 {
-		return
-	}
 	w.b = w.b[:0]
-	writeBufs.Put(w)
+	switch c := cap(w.b); {
+	case c > 2*largeWriteBuf: // grown for one very large message
+	case c >= largeWriteBuf:
+		largeWriteBufs.Put(w)
+	default:
+		smallWriteBufs.Put(w)
+	}
 }
 
 func statusOf(err error) *security.StatusError { return engine.StatusOf(err) }

