@@ -95,7 +95,7 @@ func (s *Server) saveSessions() error {
 		for _, o := range ss.queue[ss.head:] {
 			sv.Queue = append(sv.Queue, saveMsg(o, 0, false))
 		}
-		for _, f := range ss.inflight {
+		for _, f := range ss.inflight[ss.ihead:] {
 			sv.Inflight = append(sv.Inflight, saveMsg(f.outMsg, f.id, f.rel))
 		}
 		for id, pp := range ss.inQoS2 {

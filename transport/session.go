@@ -87,10 +87,11 @@ type session struct {
 	writing   bool     // a writer goroutine is running (or attach is writing)
 	queue     []outMsg // queue[head:] is waiting
 	head      int
-	nmsgs     int    // messages (not control runs) waiting
-	nruns     int    // control runs waiting
-	ctrl      []byte // encoded control packets for the attached connection
-	inflight  []inflight
+	nmsgs     int        // messages (not control runs) waiting
+	nruns     int        // control runs waiting
+	ctrl      []byte     // encoded control packets for the attached connection
+	inflight  []inflight // in the order sent, from ihead on (acks come mostly in that order)
+	ihead     int
 	nextID    uint16
 	inQoS2    map[uint16]*pendingPub // QoS 2 publishes received, PUBREL not yet
 	recent    [8]engine.ID           // recently queued live messages: one copy per client
@@ -303,12 +304,17 @@ func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 			s.nruns--
 			continue
 		}
-		if size >= maxBatchBytes || (o.qos > mqtt.AtMostOnce && len(s.inflight) >= max) {
+		if size >= maxBatchBytes || (o.qos > mqtt.AtMostOnce && len(s.inflight)-s.ihead >= max) {
 			break
 		}
 		f := inflight{outMsg: o}
 		if o.qos > mqtt.AtMostOnce {
 			f.id = s.newIDLocked()
+			if s.ihead > 0 && len(s.inflight) == cap(s.inflight) {
+				n := copy(s.inflight, s.inflight[s.ihead:])
+				clear(s.inflight[n:])
+				s.inflight, s.ihead = s.inflight[:n], 0
+			}
 			s.inflight = append(s.inflight, f)
 		}
 		batch = append(batch, f)
@@ -398,7 +404,7 @@ func (s *session) newIDLocked() uint16 {
 			s.nextID = 1
 		}
 		used := false
-		for i := range s.inflight {
+		for i := s.ihead; i < len(s.inflight); i++ {
 			if s.inflight[i].id == s.nextID {
 				used = true
 				break
@@ -415,7 +421,7 @@ func (s *session) newIDLocked() uint16 {
 func (s *session) ack(t mqtt.Type, id uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range s.inflight {
+	for i := s.ihead; i < len(s.inflight); i++ {
 		f := &s.inflight[i]
 		if f.id != id {
 			continue
@@ -423,9 +429,17 @@ func (s *session) ack(t mqtt.Type, id uint16) {
 		switch {
 		case t == mqtt.Puback && f.qos == mqtt.AtLeastOnce,
 			t == mqtt.Pubcomp && f.qos == mqtt.ExactlyOnce:
-			copy(s.inflight[i:], s.inflight[i+1:])
-			s.inflight[len(s.inflight)-1] = inflight{}
-			s.inflight = s.inflight[:len(s.inflight)-1]
+			if i == s.ihead { // the oldest: no shifting
+				*f = inflight{}
+				s.ihead++
+				if s.ihead == len(s.inflight) {
+					s.inflight, s.ihead = s.inflight[:0], 0
+				}
+			} else {
+				copy(s.inflight[i:], s.inflight[i+1:])
+				s.inflight[len(s.inflight)-1] = inflight{}
+				s.inflight = s.inflight[:len(s.inflight)-1]
+			}
 			if len(s.queue) > s.head {
 				s.kickLocked()
 			}
@@ -451,7 +465,7 @@ func (s *session) attach(c *conn, buf []byte) []byte {
 	s.awaySince = time.Time{}
 	s.writing = true // hold the writer until the CONNACK is out
 	s.dropCtrlLocked()
-	for i := range s.inflight {
+	for i := s.ihead; i < len(s.inflight); i++ {
 		f := &s.inflight[i]
 		if f.rel {
 			buf = mqtt.AppendAck(buf, mqtt.Pubrel, f.id)
@@ -551,7 +565,7 @@ func (s *session) destroy() {
 		s.expiry.Stop()
 		s.expiry = nil
 	}
-	s.queue, s.inflight, s.ctrl, s.nmsgs, s.head, s.nruns = nil, nil, nil, 0, 0, 0
+	s.queue, s.inflight, s.ctrl, s.nmsgs, s.head, s.nruns, s.ihead = nil, nil, nil, 0, 0, 0, 0
 	s.mu.Unlock()
 	_ = s.ec.Close()
 }
