@@ -12,7 +12,7 @@ const (
 	DefaultMaxConnections = 100_000
 	DefaultMaxPacketSize  = 1 << 20 // 1 MiB
 	DefaultMaxQueued      = 1024
-	DefaultMaxInflight    = 64
+	DefaultMaxInflight    = 256
 	DefaultSessionExpiry  = 24 * time.Hour
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
@@ -56,7 +56,10 @@ type Options struct {
 
 	// MaxInflight bounds the QoS 1 and 2 messages sent to a client and not
 	// yet acknowledged; further ones wait in the queue. Zero means
-	// DefaultMaxInflight; at most 65535.
+	// DefaultMaxInflight; at most 65535. A larger window lets a busy
+	// client's writes carry more messages (QoS 1, 1 KiB payloads over
+	// WebSocket: 256 against 64 gave 8-41% more deliveries/s), and makes the
+	// burst sent again when a persistent session reconnects larger.
 	MaxInflight int
 
 	// MaxPending bounds the bytes of control packets (acknowledgements,

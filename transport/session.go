@@ -346,7 +346,7 @@ func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 	switch {
 	case s.head == len(s.queue):
 		s.queue, s.head = s.queue[:0], 0
-		if cap(s.queue) > keptQueueCap(s.srv.opts.MaxInflight) {
+		if cap(s.queue) > keptQueueCap {
 			// Do not keep a burst's worth of memory in the session; lend
 			// it to the next session that fills up (its items are cleared).
 			q := s.queue
@@ -360,8 +360,8 @@ func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 }
 
 // keptQueueCap is the capacity up to which a drained queue stays with its
-// session.
-func keptQueueCap(maxInflight int) int { return 4*maxInflight + 64 }
+// session (about 13 KiB).
+const keptQueueCap = 320
 
 // queuePool holds the arrays of queues drained after a burst (*[]outMsg,
 // length 0, items cleared). Under load the same sessions fill up again at
@@ -372,7 +372,7 @@ var queuePool sync.Pool
 // growQueueLocked gives a full queue that has outgrown the kept capacity a
 // larger array from queuePool, if one is there, before an append.
 func (s *session) growQueueLocked() {
-	if len(s.queue) < cap(s.queue) || cap(s.queue) < keptQueueCap(s.srv.opts.MaxInflight)/2 {
+	if len(s.queue) < cap(s.queue) || cap(s.queue) < keptQueueCap/2 {
 		return
 	}
 	p, ok := queuePool.Get().(*[]outMsg)
