@@ -435,7 +435,9 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 		}
 		return nil
 	}
-	// Reuse the topic's string while the client keeps publishing to it.
+	// Reuse the topic's string (and what setTopic derived from it) while
+	// the client keeps publishing to it; "" is the state before the first
+	// publish, which setTopic has not seen.
 	if string(p.Topic) != c.pubTopic || c.pubTopic == "" {
 		c.setTopic(string(p.Topic))
 	}

@@ -85,12 +85,10 @@ func (c *tcpConn) Read(p []byte) (int, error) {
 	n, errno := c.rn, c.rerrno
 	c.rbuf = nil
 	c.rmu.Unlock()
-	switch {
-	case err != nil:
-		return 0, c.opError("read", unwrapOp(err))
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	if err := c.opError("read", err, errno); err != nil {
+		return 0, err
+	}
+	if n == 0 {
 		return 0, io.EOF
 	}
 	return n, nil
@@ -115,13 +113,7 @@ func (c *tcpConn) Write(b []byte) (int, error) {
 	done, errno := c.wdone, c.werrno
 	c.wbuf = nil
 	c.wmu.Unlock()
-	switch {
-	case err != nil:
-		return done, c.opError("write", unwrapOp(err))
-	case errno != 0:
-		return done, c.opError("write", os.NewSyscallError("write", errno))
-	}
-	return done, nil
+	return done, c.opError("write", err, errno)
 }
 
 // writeSome is Write's function for the poller.
@@ -142,7 +134,18 @@ func (c *tcpConn) writeSome(fd uintptr) bool {
 	return true
 }
 
-func (c *tcpConn) opError(op string, err error) error {
+// opError returns what the net package would for a failed op: err from
+// the poller (closed, deadline) or errno from the system call; nil when
+// neither is set.
+func (c *tcpConn) opError(op string, err error, errno syscall.Errno) error {
+	switch {
+	case err != nil:
+		err = unwrapOp(err)
+	case errno != 0:
+		err = os.NewSyscallError(op, errno)
+	default:
+		return nil
+	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
