@@ -149,6 +149,9 @@ func (s *Server) loadSessions() error {
 		}
 		ss.awaySince = sv.Away
 		ss.nextID = sv.NextID
+		// The restored in-flight messages have no seq: the next ids are
+		// searched for until they are all acknowledged.
+		ss.idSeq = 1 << 16
 		// Subscribing replays retained messages; a resumed session must not
 		// get them again.
 		ss.loading = true

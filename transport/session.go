@@ -34,7 +34,8 @@ func (o *outMsg) topic() string {
 type inflight struct {
 	outMsg
 	id  uint16
-	rel bool // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
+	rel bool   // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
+	seq uint64 // session.idSeq when id was handed out
 }
 
 // subEntry is one MQTT subscription of a session: a filter and the engine
@@ -93,6 +94,7 @@ type session struct {
 	inflight  []inflight // in the order sent, from ihead on (acks come mostly in that order)
 	ihead     int
 	nextID    uint16
+	idSeq     uint64                 // packet ids tried so far (see newIDLocked)
 	inQoS2    map[uint16]*pendingPub // QoS 2 publishes received, PUBREL not yet
 	recent    [8]engine.ID           // recently queued live messages: one copy per client
 	recentN   int
@@ -310,6 +312,7 @@ func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 		f := inflight{outMsg: o}
 		if o.qos > mqtt.AtMostOnce {
 			f.id = s.newIDLocked()
+			f.seq = s.idSeq
 			if s.ihead > 0 && len(s.inflight) == cap(s.inflight) {
 				n := copy(s.inflight, s.inflight[s.ihead:])
 				clear(s.inflight[n:])
@@ -396,12 +399,20 @@ func (s *session) compactLocked() {
 	s.queue, s.head = s.queue[:n], 0
 }
 
-// newIDLocked returns a packet id not in flight.
+// newIDLocked returns a packet id not in flight. Ids are tried in turn and
+// the in-flight list is in the order they were handed out, so every id in
+// flight is one of those tried since the oldest was handed out: while that
+// is fewer than 65535, the next id cannot be in flight and nothing is
+// searched (with MaxInflight 256, searching was 256 comparisons a message).
 func (s *session) newIDLocked() uint16 {
 	for {
 		s.nextID++
 		if s.nextID == 0 {
 			s.nextID = 1
+		}
+		s.idSeq++
+		if s.ihead == len(s.inflight) || s.idSeq-s.inflight[s.ihead].seq < 65535 {
+			return s.nextID
 		}
 		used := false
 		for i := s.ihead; i < len(s.inflight); i++ {
