@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/heraldmq/herald/engine"
@@ -45,8 +44,8 @@ type conn struct {
 	pubParsed  security.Channel // pubTopic parsed, when it is an Emitter topic
 	pubErr     error            // why pubTopic does not parse
 
-	raw        syscall.RawConn           // TCP sockets (raw or under a WebSocket): for non-blocking inline writes
-	wsWrite    func([]byte) (int, error) // WebSocket over TCP: one non-blocking write on raw
+	tc         *tcpConn                  // TCP sockets (raw or under a WebSocket): for non-blocking inline writes
+	wsWrite    func([]byte) (int, error) // WebSocket over TCP: tc.tryWrite, bound once
 	ws         *websocket.Conn           // WebSocket connections: batches are framed in place
 	pending    []pendingFlush            // inline writes owed after the current Publish (read goroutine only)
 	deferFlush bool                      // publish does the pending inline writes after its acknowledgement
@@ -75,7 +74,7 @@ func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 	c.ws, _ = nc.(*websocket.Conn)
 	c.info.RemoteAddr = nc.RemoteAddr()
 	if tc, ok := nc.(*tcpConn); ok && inlineWrites {
-		c.raw = tc.raw
+		c.tc = tc
 	} else if c.ws != nil && inlineWrites {
 		// A WebSocket over plain TCP (not TLS) is written inline too:
 		// the batch is framed in place and the frame goes out with one
@@ -85,9 +84,8 @@ func (s *Server) serveMQTT(nc net.Conn, preload []byte) {
 			under = pc.Conn
 		}
 		if tc, ok := under.(*tcpConn); ok {
-			raw := tc.raw
-			c.raw = raw
-			c.wsWrite = func(b []byte) (int, error) { return writeNonBlocking(raw, b) }
+			c.tc = tc
+			c.wsWrite = tc.tryWrite
 		}
 	}
 	s.mu.Lock()
@@ -475,7 +473,7 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 // written at once by this goroutine (see flushInline) rather than by a
 // writer goroutine.
 func (c *conn) sendOwn(b []byte) bool {
-	if c.raw == nil || c.r.Complete() {
+	if c.tc == nil || c.r.Complete() {
 		return c.send(b)
 	}
 	c.ctrlBuf = b[:0]
@@ -869,7 +867,7 @@ func (c *conn) flushInline(s *session) {
 				c.wsKept = true
 			}
 		} else {
-			n, err := writeNonBlocking(c.raw, buf.b)
+			n, err := c.tc.tryWrite(buf.b)
 			switch {
 			case err != nil:
 				failed = true

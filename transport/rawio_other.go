@@ -10,10 +10,6 @@ import (
 
 const inlineWrites = false
 
-func writeNonBlocking(syscall.RawConn, []byte) (int, error) {
-	return 0, errors.New("transport: no inline writes on this platform")
-}
-
 // tcpConn is only used on Unix systems.
 type tcpConn struct {
 	*net.TCPConn
@@ -21,3 +17,7 @@ type tcpConn struct {
 }
 
 func wrapTCP(nc net.Conn) net.Conn { return nc }
+
+func (c *tcpConn) tryWrite([]byte) (int, error) {
+	return 0, errors.New("transport: no inline writes on this platform")
+}

@@ -137,6 +137,12 @@ func TestTCPConnAllocs(t *testing.T) {
 		if _, err := io.ReadFull(server, in); err != nil {
 			t.Fatal(err)
 		}
+		if n, err := server.(*tcpConn).tryWrite(out); err != nil || n != len(out) {
+			t.Fatal(n, err)
+		}
+		if _, err := io.ReadFull(client, in); err != nil {
+			t.Fatal(err)
+		}
 	})
 	require.Zero(t, allocs)
 }

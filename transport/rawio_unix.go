@@ -10,30 +10,8 @@ import (
 	"syscall"
 )
 
-// inlineWrites tells whether writeNonBlocking works on this platform.
+// inlineWrites tells whether tcpConn.tryWrite works on this platform.
 const inlineWrites = true
-
-// writeNonBlocking makes one write system call on a connection's socket
-// (non-blocking, as Go keeps its sockets) and returns how much it took; a
-// full socket buffer is not an error (n is then 0).
-func writeNonBlocking(raw syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := raw.Write(func(fd uintptr) bool {
-		n, errno = sysWrite(fd, b)
-		return true // one attempt: never wait for the socket here
-	})
-	if err != nil {
-		return 0, err
-	}
-	switch errno {
-	case 0:
-		return max(n, 0), nil
-	case syscall.EAGAIN, syscall.EINTR:
-		return 0, nil
-	}
-	return 0, os.NewSyscallError("write", errno)
-}
 
 // tcpConn is an accepted TCP connection whose reads and writes go through
 // sysRead and sysWrite (raw system calls on Linux: see rawio_linux.go);
@@ -56,6 +34,7 @@ type tcpConn struct {
 	wdone   int
 	werrno  syscall.Errno
 	writeFn func(fd uintptr) bool
+	tryFn   func(fd uintptr) bool
 }
 
 // wrapTCP returns nc as a *tcpConn when it is a TCP connection.
@@ -71,6 +50,7 @@ func wrapTCP(nc net.Conn) net.Conn {
 	c := &tcpConn{TCPConn: tc, raw: raw}
 	c.readFn = c.readOnce
 	c.writeFn = c.writeSome
+	c.tryFn = c.writeOnce
 	return c
 }
 
@@ -132,6 +112,31 @@ func (c *tcpConn) writeSome(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// tryWrite makes one write system call (the socket is non-blocking) and
+// returns how much it took; a full socket buffer is not an error (n is then
+// 0). It never waits for the socket.
+func (c *tcpConn) tryWrite(b []byte) (int, error) {
+	c.wmu.Lock()
+	c.wbuf, c.wdone, c.werrno = b, 0, 0
+	err := c.raw.Write(c.tryFn)
+	n, errno := c.wdone, c.werrno
+	c.wbuf = nil
+	c.wmu.Unlock()
+	return n, c.opError("write", err, errno)
+}
+
+// writeOnce is tryWrite's function for the poller.
+func (c *tcpConn) writeOnce(fd uintptr) bool {
+	switch n, e := sysWrite(fd, c.wbuf); e {
+	case 0:
+		c.wdone = max(n, 0)
+	case syscall.EAGAIN, syscall.EINTR:
+	default:
+		c.werrno = e
+	}
+	return true // one attempt
 }
 
 // opError returns what the net package would for a failed op: err from

@@ -163,7 +163,7 @@ func (s *session) enqueue(o outMsg, pub *conn) {
 	s.growQueueLocked()
 	s.queue = append(s.queue, o)
 	s.nmsgs++
-	if c := s.conn; c != nil && !s.writing && c.raw != nil && pub != nil && !pub.r.Complete() {
+	if c := s.conn; c != nil && !s.writing && c.tc != nil && pub != nil && !pub.r.Complete() {
 		// The publisher has nothing more buffered: this message ends its
 		// burst. Its goroutine writes it when Publish returns (after every
 		// matching subscription has had its say on the QoS), without
@@ -363,7 +363,7 @@ func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 }
 
 // keptQueueCap is the capacity up to which a drained queue stays with its
-// session (about 13 KiB).
+// session (about 7.5 KiB).
 const keptQueueCap = 320
 
 // queuePool holds the arrays of queues drained after a burst (*[]outMsg,
