@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -290,6 +292,55 @@ func TestReaderStream(t *testing.T) {
 			require.ErrorIs(t, r.ReadPacket(&p), io.EOF)
 			r.Release()
 		})
+	}
+}
+
+// chunkReader returns what rd holds in reads of random sizes, most of them
+// large enough to fill the Reader's buffers.
+type chunkReader struct {
+	rd  io.Reader
+	rng *rand.Rand
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	n := 1 + c.rng.IntN(100<<10)
+	if c.rng.IntN(4) == 0 {
+		n = 1 + c.rng.IntN(200)
+	}
+	return c.rd.Read(p[:min(n, len(p))])
+}
+
+// TestReaderStreamRandom reads a long stream of publishes of random sizes,
+// mostly small ones arriving faster than they are decoded (so the Reader moves
+// up to its largest buffer while packets straddle buffer ends) and some larger
+// than each buffer, through reads of random sizes.
+func TestReaderStreamRandom(t *testing.T) {
+	for seed := range uint64(8) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var wire []byte
+		var want []mqtt.Packet
+		for i := range 3000 {
+			n := rng.IntN(1200)
+			if rng.IntN(50) == 0 {
+				n = rng.IntN(100 << 10)
+			}
+			payload := make([]byte, n)
+			for j := range payload {
+				payload[j] = byte(i + j)
+			}
+			var err error
+			wire, err = mqtt.AppendPublish(wire, "t/"+strconv.Itoa(i), payload, 1, uint16(i+1), false, false)
+			require.NoError(t, err)
+			want = append(want, mqtt.Packet{Type: mqtt.Publish, QoS: 1, ID: uint16(i + 1), Topic: []byte("t/" + strconv.Itoa(i)), Payload: payload})
+		}
+		r := mqtt.NewReader(&chunkReader{rd: bytes.NewReader(wire), rng: rng}, 0)
+		var p mqtt.Packet
+		for i, w := range want {
+			require.NoError(t, r.ReadPacket(&p), "seed %d packet %d", seed, i)
+			require.Equal(t, normalize(w), normalize(p), "seed %d packet %d", seed, i)
+		}
+		require.ErrorIs(t, r.ReadPacket(&p), io.EOF)
+		r.Release()
 	}
 }
 

@@ -39,6 +39,7 @@
 //
 // Decoded []byte fields alias the reader's buffers (no copy of topic or
 // payload). A Reader holds a 128-byte array while its stream is idle, borrows a
-// pooled 16 KiB buffer while bytes are flowing, and reads larger packets into
-// pooled buffers that grow only as fast as the bytes arrive.
+// pooled 16 KiB buffer while bytes are flowing (64 KiB while a peer streams
+// faster than the Reader is read, to save read calls), and reads larger
+// packets into pooled buffers that grow only as fast as the bytes arrive.
 package mqtt

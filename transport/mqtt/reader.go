@@ -8,12 +8,16 @@ import (
 
 const (
 	smallBufSize = 128      // inline buffer used while a connection is idle
-	bigBufSize   = 16 << 10 // pooled buffer used while bytes keep coming
+	midBufSize   = 16 << 10 // pooled buffer used while bytes keep coming
+	bigBufSize   = 64 << 10 // pooled buffer used while reads keep filling midBufSize
 	minBodyClass = 13       // 8 KiB: smallest pooled body buffer for large packets
 	maxBodyClass = 20       // 1 MiB: largest pooled body buffer
 )
 
-var bigPool = sync.Pool{New: func() any { return new([bigBufSize]byte) }}
+var (
+	midPool = sync.Pool{New: func() any { return new([midBufSize]byte) }}
+	bigPool = sync.Pool{New: func() any { return new([bigBufSize]byte) }}
+)
 
 var bodyPools [maxBodyClass - minBodyClass + 1]sync.Pool
 
@@ -43,10 +47,13 @@ func putBody(b []byte) {
 
 // Reader reads MQTT packets from a byte stream with little memory per idle
 // stream: while nothing is buffered it reads into a 128-byte array inside the
-// Reader; while bytes keep arriving it borrows a 4 KiB buffer from a pool and
-// gives it back as soon as everything buffered has been decoded. Packets larger
-// than that are read into pooled buffers that grow as the bytes arrive, so a
-// peer that announces a large packet and sends nothing costs little.
+// Reader; when a read fills that, it borrows a 16 KiB buffer from a pool, and
+// when a read fills that too (the peer is streaming faster than it is read) a
+// 64 KiB one, so that a busy stream costs few read calls; the pooled buffer
+// goes back as soon as everything buffered has been decoded. Packets larger
+// than the buffer are read into pooled buffers that grow as the bytes arrive,
+// so a peer that announces a large packet and sends nothing costs little, and
+// a peer needs to send 16 KiB without pause to make the Reader hold 64 KiB.
 //
 // The maximum packet size is checked on the fixed header, before any memory is
 // set aside for the body.
@@ -55,7 +62,8 @@ func putBody(b []byte) {
 type Reader struct {
 	rd         io.Reader
 	max        int
-	big        *[bigBufSize]byte // nil while idle
+	mid        *[midBufSize]byte // nil unless reading into the 16 KiB buffer
+	big        *[bigBufSize]byte // nil unless reading into the 64 KiB buffer
 	start, end int               // unread bytes are buf()[start:end]
 	body       []byte            // pooled body of the last large packet
 	small      [smallBufSize]byte
@@ -85,7 +93,7 @@ func (r *Reader) Reset(rd io.Reader, maxPacketSize int) {
 // bytes and must be given before the first ReadPacket; Preload reports
 // whether it was taken.
 func (r *Reader) Preload(b []byte) bool {
-	if r.end != 0 || r.big != nil || len(b) > smallBufSize {
+	if r.end != 0 || r.mid != nil || r.big != nil || len(b) > smallBufSize {
 		return false
 	}
 	r.start, r.end = 0, copy(r.small[:], b)
@@ -96,10 +104,7 @@ func (r *Reader) Preload(b []byte) bool {
 // Packets decoded earlier must not be used afterwards. The Reader remains
 // usable.
 func (r *Reader) Release() {
-	if r.big != nil {
-		bigPool.Put(r.big)
-		r.big = nil
-	}
+	r.putBuf()
 	if r.body != nil {
 		putBody(r.body)
 		r.body = nil
@@ -119,18 +124,46 @@ func (r *Reader) Complete() bool {
 }
 
 func (r *Reader) buf() []byte {
-	if r.big != nil {
+	switch {
+	case r.big != nil:
 		return r.big[:]
+	case r.mid != nil:
+		return r.mid[:]
 	}
 	return r.small[:]
 }
 
-// upgrade moves the unread bytes into a pooled buffer.
+// putBuf gives the pooled read buffer back; the caller has dealt with the
+// bytes in it.
+func (r *Reader) putBuf() {
+	if r.mid != nil {
+		midPool.Put(r.mid)
+		r.mid = nil
+	}
+	if r.big != nil {
+		bigPool.Put(r.big)
+		r.big = nil
+	}
+}
+
+// upgrade moves the unread bytes into the next larger buffer: the pooled
+// 16 KiB one after the inline array, the pooled 64 KiB one after that.
 func (r *Reader) upgrade() {
-	big := bigPool.Get().(*[bigBufSize]byte)
-	r.end = copy(big[:], r.small[r.start:r.end])
+	old := r.buf()[r.start:r.end]
+	switch {
+	case r.big != nil:
+		return // the largest already
+	case r.mid == nil:
+		mid := midPool.Get().(*[midBufSize]byte)
+		r.end = copy(mid[:], old)
+		r.mid = mid
+	default:
+		big := bigPool.Get().(*[bigBufSize]byte)
+		r.end = copy(big[:], old)
+		midPool.Put(r.mid)
+		r.mid, r.big = nil, big
+	}
 	r.start = 0
-	r.big = big
 }
 
 // fill reads at least one more byte into the buffer, compacting or upgrading
@@ -150,8 +183,11 @@ func (r *Reader) fill() error {
 		n, err := r.rd.Read(b[r.end:])
 		r.end += n
 		if n > 0 {
-			if r.big == nil && r.end == len(b) {
-				r.upgrade() // a full small buffer: more is likely coming
+			if r.big == nil && r.end == len(b) && (r.mid == nil || n > len(b)/2) {
+				// A full inline array, or a read that filled most of the
+				// 16 KiB buffer: more is likely waiting, so read the rest
+				// into a larger buffer.
+				r.upgrade()
 			}
 			return nil
 		}
@@ -176,10 +212,7 @@ func (r *Reader) ReadPacket(p *Packet) error {
 	}
 	if r.start == r.end {
 		r.start, r.end = 0, 0
-		if r.big != nil {
-			bigPool.Put(r.big)
-			r.big = nil
-		}
+		r.putBuf()
 	}
 	var (
 		first     byte
@@ -205,8 +238,16 @@ func (r *Reader) ReadPacket(p *Packet) error {
 	if total > r.max {
 		return &Error{Type: Type(first >> 4), Err: ErrPacketTooLarge}
 	}
-	if total <= bigBufSize {
-		if r.big == nil && total > smallBufSize {
+	// A packet that fits the 16 KiB buffer (or the 64 KiB one, which a
+	// stream only gets by sending fast) is read into it; a larger one goes
+	// to a body buffer that grows as its bytes arrive, so that announcing a
+	// large packet takes no memory.
+	limit := midBufSize
+	if r.big != nil {
+		limit = bigBufSize
+	}
+	if total <= limit {
+		if r.mid == nil && r.big == nil && total > smallBufSize {
 			r.upgrade()
 		}
 		b := r.buf()
