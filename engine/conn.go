@@ -109,7 +109,7 @@ func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts
 		return err
 	}
 	m := c.alloc.newMessage(payload, co.noCopy)
-	m.ID = e.ids.next(e.opts.Clock())
+	m.ID = e.ids.next()
 	m.Channel = ch.Path
 	m.QoS, m.from = co.qos, c
 	if co.has&hasTTL != 0 {

@@ -31,6 +31,7 @@ type Engine struct {
 // New returns a running Engine configured by opts; the zero Options is a
 // working in-memory engine with Emitter matching.
 func New(opts Options) (*Engine, error) {
+	clock := opts.Clock // nil: IDs read the wall clock through a wallClock
 	opts = opts.withDefaults()
 	if opts.Matcher != MatchEmitter && opts.Matcher != MatchMQTT {
 		return nil, ErrInvalidOption
@@ -39,7 +40,7 @@ func New(opts Options) (*Engine, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		subs:   trie.New[*Subscription](opts.Matcher.trieMode()),
-		ids:    newIDGen(),
+		ids:    newIDGen(clock),
 		shards: newAllocShards(),
 		conns:  make(map[string]*Conn),
 	}
