@@ -671,7 +671,7 @@ func TestPayloadSizes(t *testing.T) {
 	c := connect(t, e)
 	s, err := c.Subscribe(ctx, "p/", nil)
 	require.NoError(t, err)
-	for _, n := range []int{0, 1, 32, 33, 64, 65, 1000, 4096, 4097, 100000} {
+	for _, n := range []int{0, 1, 32, 33, 64, 65, 512, 513, 1000, 2048, 2049, 4096, 4097, 100000} {
 		p := bytes.Repeat([]byte{byte(n)}, n)
 		require.NoError(t, c.Publish(ctx, "p/", p))
 		m, err := s.Next(ctx)
@@ -764,7 +764,7 @@ func TestKeptMessagesStayIntact(t *testing.T) {
 	_, err := connect(t, e).Subscribe(ctx, "keep/", col.handle)
 	require.NoError(t, err)
 	payload := func(p, i int) []byte {
-		n := (i * 37) % 700 // across the arena limit and many chunks
+		n := (i * 37) % 2600 // across both arenas' limits and many chunks
 		return bytes.Repeat([]byte{byte(p*131 + i)}, n)
 	}
 	var wg sync.WaitGroup

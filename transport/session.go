@@ -139,7 +139,7 @@ func (s *session) enqueue(o outMsg, pub *conn) {
 		for i := range min(s.recentN, len(s.recent)) {
 			if s.recent[i] == o.m.ID {
 				for j := len(s.queue) - 1; j >= s.head && j >= len(s.queue)-64; j-- {
-					if s.queue[j].m == o.m && s.queue[j].qos < o.qos {
+					if s.queue[j].m.ID == o.m.ID && s.queue[j].qos < o.qos {
 						s.queue[j].qos = o.qos
 					}
 				}
@@ -159,6 +159,12 @@ func (s *session) enqueue(o outMsg, pub *conn) {
 		s.mu.Unlock()
 		s.srv.dropped.Add(1)
 		return
+	}
+	if s.conn == nil {
+		// Kept for a client that is away, perhaps for long: a copy of its
+		// own, not one that holds on to the engine's shared blocks (see
+		// engine.Message).
+		o.m = o.m.Clone()
 	}
 	s.growQueueLocked()
 	s.queue = append(s.queue, o)

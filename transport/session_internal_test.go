@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
 
@@ -56,4 +57,24 @@ func TestNewIDNeverInFlight(t *testing.T) {
 		}
 		require.Equal(t, model, live)
 	}
+}
+
+// TestAwayQueueKeepsCopies checks that messages queued for a client that is
+// away are copies of their own (not views into the engine's shared blocks,
+// which a long stay would pin), with the same content, and that a second
+// match of the same message raises the queued copy's QoS instead of queueing
+// it twice.
+func TestAwayQueueKeepsCopies(t *testing.T) {
+	s := &session{srv: &Server{opts: Options{MaxQueued: 10}}}
+	m := &engine.Message{Channel: "a/", Payload: []byte("hello")}
+	m.ID[0] = 1
+	s.enqueue(outMsg{m: m, qos: mqtt.AtLeastOnce}, nil)
+	s.enqueue(outMsg{m: m, qos: mqtt.ExactlyOnce}, nil)
+	require.Len(t, s.queue, 1)
+	q := s.queue[0]
+	require.NotSame(t, m, q.m)
+	require.Equal(t, m.ID, q.m.ID)
+	require.Equal(t, m.Payload, q.m.Payload)
+	require.NotSame(t, &m.Payload[0], &q.m.Payload[0])
+	require.Equal(t, mqtt.ExactlyOnce, q.qos)
 }
