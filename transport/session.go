@@ -548,6 +548,18 @@ func (s *session) detach(c *conn) {
 	s.nmsgs = n
 	s.ctrl = nil
 	clean := s.clean || s.discarded
+	if !clean {
+		// Kept while the client is away, perhaps for long: copies of their
+		// own, as enqueue makes from now on (see engine.Message).
+		for i := range s.queue {
+			s.queue[i].m = s.queue[i].m.Clone()
+		}
+		for i := s.ihead; i < len(s.inflight); i++ {
+			if m := s.inflight[i].m; m != nil {
+				s.inflight[i].m = m.Clone()
+			}
+		}
+	}
 	if !clean && s.srv.opts.SessionExpiry > 0 && !s.gone {
 		s.expiry = time.AfterFunc(s.srv.opts.SessionExpiry, s.expire)
 	}

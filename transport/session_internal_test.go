@@ -59,22 +59,42 @@ func TestNewIDNeverInFlight(t *testing.T) {
 	}
 }
 
-// TestAwayQueueKeepsCopies checks that messages queued for a client that is
-// away are copies of their own (not views into the engine's shared blocks,
-// which a long stay would pin), with the same content, and that a second
-// match of the same message raises the queued copy's QoS instead of queueing
-// it twice.
+// TestAwayQueueKeepsCopies checks that messages kept for a client that is
+// away (queued while it is, or queued and in flight when it left) are copies
+// of their own, not views into the engine's shared blocks, which a long stay
+// would pin; with the same content; and that a second match of the same
+// message raises the queued copy's QoS instead of queueing it twice.
 func TestAwayQueueKeepsCopies(t *testing.T) {
+	msg := func(i byte) *engine.Message {
+		m := &engine.Message{Channel: "a/", Payload: []byte{'m', i}}
+		m.ID[0] = i
+		return m
+	}
+	same := func(t *testing.T, m, kept *engine.Message) {
+		t.Helper()
+		require.NotSame(t, m, kept)
+		require.Equal(t, m.ID, kept.ID)
+		require.Equal(t, m.Payload, kept.Payload)
+		require.NotSame(t, &m.Payload[0], &kept.Payload[0])
+	}
+
 	s := &session{srv: &Server{opts: Options{MaxQueued: 10}}}
-	m := &engine.Message{Channel: "a/", Payload: []byte("hello")}
-	m.ID[0] = 1
+	m := msg(1)
 	s.enqueue(outMsg{m: m, qos: mqtt.AtLeastOnce}, nil)
 	s.enqueue(outMsg{m: m, qos: mqtt.ExactlyOnce}, nil)
 	require.Len(t, s.queue, 1)
-	q := s.queue[0]
-	require.NotSame(t, m, q.m)
-	require.Equal(t, m.ID, q.m.ID)
-	require.Equal(t, m.Payload, q.m.Payload)
-	require.NotSame(t, &m.Payload[0], &q.m.Payload[0])
-	require.Equal(t, mqtt.ExactlyOnce, q.qos)
+	same(t, m, s.queue[0].m)
+	require.Equal(t, mqtt.ExactlyOnce, s.queue[0].qos)
+
+	// Connected (with its writer busy, so the queue stays), then gone.
+	c := &conn{}
+	s = &session{srv: &Server{opts: Options{MaxQueued: 10}}, conn: c, writing: true}
+	queued, sent := msg(2), msg(3)
+	s.enqueue(outMsg{m: queued, qos: mqtt.AtLeastOnce}, nil)
+	require.Same(t, queued, s.queue[0].m, "no copy while the client is there")
+	s.inflight = append(s.inflight, inflight{outMsg: outMsg{m: sent, qos: mqtt.AtLeastOnce}, id: 1})
+	s.detach(c)
+	require.Len(t, s.queue, 1)
+	same(t, queued, s.queue[0].m)
+	same(t, sent, s.inflight[0].m)
 }
