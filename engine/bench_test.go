@@ -178,37 +178,39 @@ func BenchmarkLatency(b *testing.B) {
 }
 
 // BenchmarkRetention measures the memory a handler holds on to by keeping
-// one message in every keep (64-byte payloads, copied): the live heap after
-// the run divided by the messages kept. Messages are carved from shared
+// one message in every keep (64-byte and 1 KiB payloads, copied): the live
+// heap after the run divided by the messages kept. Messages are carved from shared
 // blocks, so keeping a few of many holds more than the kept messages.
 func BenchmarkRetention(b *testing.B) {
-	for _, keep := range []int{1, 8, 64, 1024} {
-		b.Run(fmt.Sprintf("keep=1of%d", keep), func(b *testing.B) {
-			e, _ := engine.New(engine.Options{})
-			defer e.Close()
-			c, _ := e.Connect(engine.ConnOptions{Trusted: true})
-			kept := make([]*engine.Message, 0, b.N/keep+1)
-			n := 0
-			_, _ = c.Subscribe(context.Background(), "r/", func(m *engine.Message) {
-				if n%keep == 0 {
-					kept = append(kept, m)
+	for _, size := range []int{64, 1024} {
+		for _, keep := range []int{1, 8, 64, 1024} {
+			b.Run(fmt.Sprintf("size=%d/keep=1of%d", size, keep), func(b *testing.B) {
+				e, _ := engine.New(engine.Options{})
+				defer e.Close()
+				c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+				kept := make([]*engine.Message, 0, b.N/keep+1)
+				n := 0
+				_, _ = c.Subscribe(context.Background(), "r/", func(m *engine.Message) {
+					if n%keep == 0 {
+						kept = append(kept, m)
+					}
+					n++
+				}, engine.Inline())
+				payload := make([]byte, size)
+				ctx := context.Background()
+				var m0, m1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				b.ReportAllocs()
+				for b.Loop() {
+					_ = c.Publish(ctx, "r/", payload)
 				}
-				n++
-			}, engine.Inline())
-			payload := make([]byte, 64)
-			ctx := context.Background()
-			var m0, m1 runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&m0)
-			b.ReportAllocs()
-			for b.Loop() {
-				_ = c.Publish(ctx, "r/", payload)
-			}
-			b.StopTimer()
-			runtime.GC()
-			runtime.ReadMemStats(&m1)
-			b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(len(kept)), "live-B/kept")
-			runtime.KeepAlive(kept)
-		})
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(len(kept)), "live-B/kept")
+				runtime.KeepAlive(kept)
+			})
+		}
 	}
 }

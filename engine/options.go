@@ -252,7 +252,7 @@ func PlainTopic() Option { return Option{kind: optPlain} }
 // NoCopy makes Publish hand payload itself to subscribers instead of a copy:
 // the engine and every subscriber may hold on to it, so the caller must not
 // modify it after Publish returns. It saves a copy and, for payloads over
-// 512 bytes, an allocation; use it for buffers made for this one message.
+// 2 KiB, an allocation; use it for buffers made for this one message.
 func NoCopy() Option { return Option{kind: optNoCopy} }
 
 // WithQoS records on the published message the delivery guarantee its
