@@ -193,9 +193,9 @@ func (m *Message) Clone() *Message {
 // bytes, up to maxLargePayload from chunks of largeChunkSize (a 1 KiB payload
 // of its own costs its publisher about 500 ns in allocation and collection:
 // BenchmarkPublishPayload/copy/size=1024 725 -> 600 ns with chunks). All are
-// carved with one atomic add, so concurrent publishers take no lock. A block lives as long as any Message (or payload) carved from it,
-// which bounds what a kept Message holds on to: see the Message
-// documentation.
+// carved with one atomic add, so concurrent publishers take no lock. A block
+// lives as long as any Message (or payload) carved from it, which bounds what
+// a kept Message holds on to: see the Message documentation.
 const (
 	msgsPerSlab     = 64
 	smallChunkSize  = 8 << 10

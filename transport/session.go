@@ -139,8 +139,10 @@ func (s *session) enqueue(o outMsg, pub *conn) {
 		for i := range min(s.recentN, len(s.recent)) {
 			if s.recent[i] == o.m.ID {
 				for j := len(s.queue) - 1; j >= s.head && j >= len(s.queue)-64; j-- {
-					if s.queue[j].m.ID == o.m.ID && s.queue[j].qos < o.qos {
-						s.queue[j].qos = o.qos
+					// By ID: a copy kept for a client that is away is
+					// not o.m itself. Control runs have no message.
+					if q := &s.queue[j]; q.m != nil && q.m.ID == o.m.ID && q.qos < o.qos {
+						q.qos = o.qos
 					}
 				}
 				s.mu.Unlock()

@@ -88,10 +88,14 @@ func TestAwayQueueKeepsCopies(t *testing.T) {
 
 	// Connected (with its writer busy, so the queue stays), then gone.
 	c := &conn{}
-	s = &session{srv: &Server{opts: Options{MaxQueued: 10}}, conn: c, writing: true}
+	s = &session{srv: &Server{opts: Options{MaxQueued: 10, MaxPending: 1 << 10}}, conn: c, writing: true}
 	queued, sent := msg(2), msg(3)
+	s.enqueue(outMsg{m: queued, qos: mqtt.AtMostOnce}, nil)
+	require.True(t, s.sendCtrl(c, []byte{0x40, 2, 0, 1})) // a PUBACK behind it
 	s.enqueue(outMsg{m: queued, qos: mqtt.AtLeastOnce}, nil)
+	require.Len(t, s.queue, 2)
 	require.Same(t, queued, s.queue[0].m, "no copy while the client is there")
+	require.Equal(t, mqtt.AtLeastOnce, s.queue[0].qos, "the second match raised the QoS")
 	s.inflight = append(s.inflight, inflight{outMsg: outMsg{m: sent, qos: mqtt.AtLeastOnce}, id: 1})
 	s.detach(c)
 	require.Len(t, s.queue, 1)
