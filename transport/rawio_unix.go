@@ -86,10 +86,14 @@ func (c *tcpConn) readOnce(fd uintptr) bool {
 }
 
 // Write writes all of b, waiting for the socket when its buffer is full.
-func (c *tcpConn) Write(b []byte) (int, error) {
+func (c *tcpConn) Write(b []byte) (int, error) { return c.write(b, c.writeFn) }
+
+// write gives b to the poller's write with fn (writeSome or writeOnce, bound
+// once so that nothing is allocated) and returns how much fn wrote.
+func (c *tcpConn) write(b []byte, fn func(uintptr) bool) (int, error) {
 	c.wmu.Lock()
 	c.wbuf, c.wdone, c.werrno = b, 0, 0
-	err := c.raw.Write(c.writeFn)
+	err := c.raw.Write(fn)
 	done, errno := c.wdone, c.werrno
 	c.wbuf = nil
 	c.wmu.Unlock()
@@ -117,15 +121,7 @@ func (c *tcpConn) writeSome(fd uintptr) bool {
 // tryWrite makes one write system call (the socket is non-blocking) and
 // returns how much it took; a full socket buffer is not an error (n is then
 // 0). It never waits for the socket.
-func (c *tcpConn) tryWrite(b []byte) (int, error) {
-	c.wmu.Lock()
-	c.wbuf, c.wdone, c.werrno = b, 0, 0
-	err := c.raw.Write(c.tryFn)
-	n, errno := c.wdone, c.werrno
-	c.wbuf = nil
-	c.wmu.Unlock()
-	return n, c.opError("write", err, errno)
-}
+func (c *tcpConn) tryWrite(b []byte) (int, error) { return c.write(b, c.tryFn) }
 
 // writeOnce is tryWrite's function for the poller.
 func (c *tcpConn) writeOnce(fd uintptr) bool {
