@@ -21,28 +21,32 @@ var (
 
 var bodyPools [maxBodyClass - minBodyClass + 1]sync.Pool
 
-// getBody returns a buffer of capacity at least n from the size-class pools.
-func getBody(n int) []byte {
+// getBody returns an empty buffer of capacity at least n, from the
+// size-class pools when n is in their range. The pointer goes back with
+// putBody, so that a pooled buffer costs no allocation.
+func getBody(n int) *[]byte {
 	c := bits.Len(uint(n - 1))
 	if c < minBodyClass {
 		c = minBodyClass
 	}
-	if c > maxBodyClass {
-		return make([]byte, 0, n)
+	if c <= maxBodyClass {
+		if bp, ok := bodyPools[c-minBodyClass].Get().(*[]byte); ok {
+			*bp = (*bp)[:0]
+			return bp
+		}
+		n = 1 << c
 	}
-	if b, ok := bodyPools[c-minBodyClass].Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, 1<<c)
+	b := make([]byte, 0, n)
+	return &b
 }
 
-func putBody(b []byte) {
-	c := bits.Len(uint(cap(b) - 1))
-	if cap(b) != 1<<c || c < minBodyClass || c > maxBodyClass {
+func putBody(bp *[]byte) {
+	c := bits.Len(uint(cap(*bp) - 1))
+	if cap(*bp) != 1<<c || c < minBodyClass || c > maxBodyClass {
 		return
 	}
-	b = b[:0]
-	bodyPools[c-minBodyClass].Put(&b)
+	*bp = (*bp)[:0]
+	bodyPools[c-minBodyClass].Put(bp)
 }
 
 // Reader reads MQTT packets from a byte stream with little memory per idle
@@ -65,7 +69,7 @@ type Reader struct {
 	mid        *[midBufSize]byte // nil unless reading into the 16 KiB buffer
 	big        *[bigBufSize]byte // nil unless reading into the 64 KiB buffer
 	start, end int               // unread bytes are buf()[start:end]
-	body       []byte            // pooled body of the last large packet
+	body       *[]byte           // pooled body of the last large packet
 	small      [smallBufSize]byte
 }
 
@@ -267,25 +271,27 @@ func (r *Reader) ReadPacket(p *Packet) error {
 	}
 	// A packet larger than the read buffer: collect its body in a pooled
 	// buffer that grows with what actually arrives.
-	body := getBody(min(n, 1<<minBodyClass))
-	body = append(body, r.buf()[r.start+hs:r.end]...)
+	buffered := r.buf()[r.start+hs : r.end]
+	bp := getBody(min(n, max(1<<minBodyClass, len(buffered))))
+	*bp = append(*bp, buffered...)
 	r.start, r.end = 0, 0
-	for len(body) < n {
+	for len(*bp) < n {
+		body := *bp
 		if len(body) == cap(body) {
-			nb := getBody(min(n, 2*cap(body)))
-			nb = append(nb, body...)
-			putBody(body)
-			body = nb
+			nbp := getBody(min(n, 2*cap(body)))
+			*nbp = append(*nbp, body...)
+			putBody(bp)
+			bp, body = nbp, *nbp
 		}
 		m, err := r.rd.Read(body[len(body):min(n, cap(body))])
-		body = body[:len(body)+m]
+		*bp = body[:len(body)+m]
 		if m == 0 && err != nil {
-			putBody(body)
+			putBody(bp)
 			return eof(err, true)
 		}
 	}
-	r.body = body
-	return decodeBody(first, body, p)
+	r.body = bp
+	return decodeBody(first, *bp, p)
 }
 
 func eof(err error, partial bool) error {

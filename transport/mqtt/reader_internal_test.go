@@ -61,3 +61,39 @@ func TestReaderBufferTiers(t *testing.T) {
 	require.Len(t, p.Payload, 60<<10)
 	require.Nil(t, r.big)
 }
+
+// loopReader returns the same bytes over and over.
+type loopReader struct {
+	b   []byte
+	off int
+}
+
+func (l *loopReader) Read(p []byte) (int, error) {
+	n := copy(p, l.b[l.off:])
+	l.off = (l.off + n) % len(l.b)
+	return n, nil
+}
+
+// TestReaderAllocs checks that reading packets allocates nothing once the
+// pools are warm, whether they fit the read buffers or are collected in body
+// buffers.
+func TestReaderAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled items at random")
+	}
+	for _, size := range []int{64, 1000, 20000, 100000} {
+		wire, err := AppendPublish(nil, "allocs/", make([]byte, size), 1, 7, false, false)
+		require.NoError(t, err)
+		r := NewReader(&loopReader{b: wire}, 0)
+		var p Packet
+		for range 10 {
+			require.NoError(t, r.ReadPacket(&p))
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := r.ReadPacket(&p); err != nil || len(p.Payload) != size {
+				t.Fatalf("size %d: %v, %d bytes", size, err, len(p.Payload))
+			}
+		})
+		require.Zero(t, allocs, "size %d", size)
+	}
+}
