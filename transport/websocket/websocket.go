@@ -221,11 +221,13 @@ func (c *Conn) parse(b []byte) (int, error) {
 			k = int(c.remaining)
 		}
 		seg := b[i : i+k]
-		c.maskPos = unmask(seg, c.mask, c.maskPos)
 		if c.opcode >= 8 {
+			c.maskPos = unmask(seg, seg, c.mask, c.maskPos)
 			c.ctrl = append(c.ctrl, seg...)
 		} else {
-			out += copy(b[out:], seg)
+			// Unmasked and moved to the front in one pass.
+			c.maskPos = unmask(b[out:out+k], seg, c.mask, c.maskPos)
+			out += k
 		}
 		i += k
 		c.remaining -= uint64(k)
@@ -238,30 +240,38 @@ func (c *Conn) parse(b []byte) (int, error) {
 	return out, nil
 }
 
-// unmask XORs b with the mask starting at mask position pos, a machine word
-// at a time (32 bytes per step while it can), and returns the position after b.
-func unmask(b []byte, mask [4]byte, pos int) int {
+// unmask writes src XORed with the mask, starting at mask position pos, to
+// dst (len(dst) == len(src)), a machine word at a time (32 bytes per step
+// while it can), and returns the position after src. dst may be src, or start
+// before it in the same array: every word is read before anything at or
+// after it is written.
+func unmask(dst, src []byte, mask [4]byte, pos int) int {
 	var rot [4]byte
 	for i := range rot {
 		rot[i] = mask[(pos+i)&3]
 	}
 	m32 := binary.LittleEndian.Uint32(rot[:])
 	m64 := uint64(m32) | uint64(m32)<<32
-	n := len(b)
-	for len(b) >= 32 {
-		v := b[:32:32]
-		binary.LittleEndian.PutUint64(v[0:], binary.LittleEndian.Uint64(v[0:])^m64)
-		binary.LittleEndian.PutUint64(v[8:], binary.LittleEndian.Uint64(v[8:])^m64)
-		binary.LittleEndian.PutUint64(v[16:], binary.LittleEndian.Uint64(v[16:])^m64)
-		binary.LittleEndian.PutUint64(v[24:], binary.LittleEndian.Uint64(v[24:])^m64)
-		b = b[32:]
+	n := len(src)
+	dst = dst[:n]
+	for len(src) >= 32 {
+		s, d := src[:32:32], dst[:32:32]
+		w0 := binary.LittleEndian.Uint64(s[0:])
+		w1 := binary.LittleEndian.Uint64(s[8:])
+		w2 := binary.LittleEndian.Uint64(s[16:])
+		w3 := binary.LittleEndian.Uint64(s[24:])
+		binary.LittleEndian.PutUint64(d[0:], w0^m64)
+		binary.LittleEndian.PutUint64(d[8:], w1^m64)
+		binary.LittleEndian.PutUint64(d[16:], w2^m64)
+		binary.LittleEndian.PutUint64(d[24:], w3^m64)
+		src, dst = src[32:], dst[32:]
 	}
-	for len(b) >= 8 {
-		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^m64)
-		b = b[8:]
+	for len(src) >= 8 {
+		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(src)^m64)
+		src, dst = src[8:], dst[8:]
 	}
-	for i := range b {
-		b[i] ^= rot[i&3]
+	for i := range src {
+		dst[i] = src[i] ^ rot[i&3]
 	}
 	return pos + n
 }
