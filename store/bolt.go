@@ -52,8 +52,14 @@ import (
 // commit syncs twice. A background applier moves logged messages into bbolt
 // in large, normally synced, transactions (every 1 MiB of log, before a
 // Delete, a sweep or a retained message, and on Close), and OpenBolt applies
-// what a crash left in the log. Queries see a logged message as soon as its
-// Store returns. After Close the bbolt file alone holds everything.
+// what a crash left in the log. While a group's sync runs, a second
+// goroutine indexes its messages, so queries may see them a little before
+// their Store calls return (and after a failed sync, whose Store calls return
+// the error, the store may or may not hold them, as with any database whose
+// commit fails; the store then takes no more writes). The applier's work
+// waits while the committer prepares the next group and runs while the log
+// syncs: on two cores it otherwise delayed the writers and split them into
+// smaller groups. After Close the bbolt file alone holds everything.
 // Retained messages, Delete, SaveBan and the sweeper commit to bbolt directly
 // (synced).
 //
@@ -66,7 +72,7 @@ import (
 //
 // All methods are safe for concurrent use. Queries run in parallel with each
 // other and with writes: a query sees every Store call that returned before
-// it started. Writes (Store batches, Delete, sweep transactions) are
+// it started (and may see messages whose Store has not returned yet). Writes (Store batches, Delete, sweep transactions) are
 // serialised; a sweep transaction removes whole expiry slots, up to about
 // Options.SweepBatch messages (always at least one slot).
 type Bolt struct {
@@ -96,6 +102,12 @@ type Bolt struct {
 	astop                     bool
 	aerr                      error // sticky: the log or the applier failed
 	adone                     chan struct{}
+	busy                      atomic.Bool   // the committer is busy: see setBusy
+	idle                      chan struct{} // a token when busy turns false
+
+	// The indexer of a durable store (see indexLoop).
+	ixReq  chan *walRec
+	ixDone chan struct{}
 
 	mu       sync.Mutex
 	queue    []*request
@@ -208,6 +220,11 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	b.wal, b.pending, b.adone = wal, make(map[pkey][]byte), make(chan struct{})
 	b.acond = sync.NewCond(&b.amu)
 	b.registered, b.applied, b.want = lsn, lsn, lsn
+	b.idle = make(chan struct{}, 1)
+	if !o.NoSync {
+		b.ixReq, b.ixDone = make(chan *walRec), make(chan struct{})
+		go b.indexLoop()
+	}
 	go b.applyLoop()
 	go b.commitLoop()
 	b.sweeper = startSweeper(&b.opts, b.Sweep)
@@ -467,6 +484,13 @@ func (b *Bolt) Store(ctx context.Context, msgs ...Message) error {
 // transaction, answers every request in it, and repeats.
 func (b *Bolt) commitLoop() {
 	defer close(b.done)
+	defer func() {
+		b.setBusy(false) // the applier finishes alone
+		if b.ixReq != nil {
+			close(b.ixReq)
+			<-b.ixDone
+		}
+	}()
 	var batch []*request
 	for {
 		// Let the writers woken by the previous commit queue their next
@@ -485,7 +509,9 @@ func (b *Bolt) commitLoop() {
 		b.mu.Lock()
 		for len(b.queue) == 0 && !b.stopping {
 			b.mu.Unlock()
+			b.setBusy(false)
 			<-b.wake
+			b.setBusy(true)
 			b.mu.Lock()
 		}
 		if len(b.queue) == 0 { // stopping and drained
@@ -499,7 +525,9 @@ func (b *Bolt) commitLoop() {
 		if !hasRetained(batch) {
 			err = b.commitWAL(batch)
 		} else {
+			b.setBusy(false) // commit waits for the applier
 			err = b.commit(batch)
+			b.setBusy(true)
 		}
 		b.commits.Add(1)
 		b.committed.Add(int64(len(batch)))

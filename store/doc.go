@@ -71,7 +71,7 @@
 // Every Store in this package is safe for concurrent use by any number of
 // goroutines. A Query sees every Store call that returned before it started.
 // Close waits for the background goroutines it started (sweeper, committer,
-// applier)
+// indexer, applier)
 // and leaves none behind; calls after Close return ErrClosed.
 //
 // # Limits

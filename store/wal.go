@@ -184,11 +184,11 @@ func readWAL(data []byte) ([]walRec, error) {
 
 // walFile is the log file, written by the committer only.
 type walFile struct {
-	f    *os.File
-	pos  int64  // where the next record goes
-	lsn  uint64 // the last record written
-	wrap int64  // walWrapBytes
-	sync bool   // fdatasync each record (not with Options.NoSync)
+	f       *os.File
+	pos     int64  // where the next record goes
+	lsn     uint64 // the last record written
+	wrap    int64  // walWrapBytes
+	durable bool   // sync fdatasyncs (not with Options.NoSync)
 }
 
 // openWALFile opens (creating) the log at path for writing from its start;
@@ -198,7 +198,7 @@ func openWALFile(path string, lsn uint64, wrap int64, sync bool) (*walFile, erro
 	if err != nil {
 		return nil, err
 	}
-	w := &walFile{f: f, lsn: lsn, wrap: wrap, sync: sync}
+	w := &walFile{f: f, lsn: lsn, wrap: wrap, durable: sync}
 	if err := w.prealloc(filepath.Dir(path)); err != nil {
 		_ = f.Close()
 		return nil, err
@@ -227,7 +227,7 @@ func (w *walFile) prealloc(dir string) error {
 			return err
 		}
 	}
-	if !w.sync {
+	if !w.durable {
 		return nil
 	}
 	if err := fdatasync(w.f); err != nil {
@@ -241,9 +241,9 @@ func (w *walFile) prealloc(dir string) error {
 // been applied).
 var errWrap = errors.New("store: log full")
 
-// append writes rec (sealed with the next sequence number) and syncs it
-// (w.sync).
-func (w *walFile) append(rec *walRec) error {
+// write writes rec, sealed with the next sequence number, after the
+// previous record. It does not sync it.
+func (w *walFile) write(rec *walRec) error {
 	if w.pos > 0 && w.pos+int64(len(rec.buf)) > w.wrap {
 		return errWrap
 	}
@@ -251,14 +251,17 @@ func (w *walFile) append(rec *walRec) error {
 	if _, err := w.f.WriteAt(rec.buf, w.pos); err != nil {
 		return err
 	}
-	if w.sync {
-		if err := fdatasync(w.f); err != nil {
-			return err
-		}
-	}
 	w.lsn++
 	w.pos += int64(len(rec.buf))
 	return nil
+}
+
+// sync makes every record written so far durable (w.durable).
+func (w *walFile) sync() error {
+	if !w.durable {
+		return nil
+	}
+	return fdatasync(w.f)
 }
 
 // rewind makes the next record go at the start of the file. Every record in

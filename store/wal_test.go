@@ -328,8 +328,8 @@ func TestWALNoSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	model.add(more...)
-	if c.wal.sync || c.wal.lsn <= s.wal.lsn {
-		t.Fatalf("NoSync store: log sync %v, last record %d (durable store's %d)", c.wal.sync, c.wal.lsn, s.wal.lsn)
+	if c.wal.durable || c.wal.lsn <= s.wal.lsn {
+		t.Fatalf("NoSync store: log sync %v, last record %d (durable store's %d)", c.wal.durable, c.wal.lsn, s.wal.lsn)
 	}
 	again := filepath.Join(dir, "again.db")
 	copyFile(t, crash, again)

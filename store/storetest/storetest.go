@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t testing.TB) store.Store) {
 		{"Ownership", testOwnership},
 		{"Random", testRandom},
 		{"Concurrent", testConcurrent},
+		{"ConcurrentDelete", testConcurrentDelete},
 		{"Close", testClose},
 	}
 	for _, tt := range tests {
@@ -790,6 +791,94 @@ func testConcurrent(t *testing.T, newStore func(testing.TB) store.Store) {
 		got, err := s.Query(ctx, store.Query{Filter: fmt.Sprintf("cc/%d/", w)})
 		if err != nil || len(got) != writers/4*each {
 			t.Fatalf("channel %d: %d messages, %v", w, len(got), err)
+		}
+	}
+}
+
+// testConcurrentDelete runs writers of history and retained messages that
+// delete some of what they stored, while another goroutine sweeps (if the
+// store can) and queries: every call returns, and each channel ends with
+// exactly what its writer stored and did not delete.
+func testConcurrentDelete(t *testing.T, newStore func(testing.TB) store.Store) {
+	s := open(t, newStore)
+	ctx := context.Background()
+	const writers, each = 8, 120
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+1)
+	want := make([][]store.ID, writers)
+	for w := range writers {
+		wg.Go(func() {
+			ch := fmt.Sprintf("cd/%d/", w)
+			var ids []store.ID
+			for i := range each {
+				m := msg(int64(i), uint64(w), ch, fmt.Sprint(w, i))
+				if err := s.Store(ctx, m); err != nil {
+					errs <- err
+					return
+				}
+				ids = append(ids, m.ID)
+				if i%10 == 0 { // a retained message goes to bbolt directly
+					r := msg(int64(i), uint64(w), ch+"r/", "retained")
+					r.Retained = true
+					if err := s.Store(ctx, r); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if i%5 == 4 { // delete the message stored three before
+					del := ids[len(ids)-4]
+					if n, err := s.Delete(ctx, ch, del); err != nil || n != 1 {
+						errs <- fmt.Errorf("Delete(%s, %v) = %d, %v", ch, del, n, err)
+						return
+					}
+					ids = slices.Delete(ids, len(ids)-4, len(ids)-3)
+				}
+			}
+			want[w] = ids
+		})
+	}
+	stop := make(chan struct{})
+	var side sync.WaitGroup
+	side.Go(func() {
+		sw, _ := s.(interface {
+			Sweep(context.Context) (int, error)
+		})
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if sw != nil {
+				if _, err := sw.Sweep(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if _, err := s.Query(ctx, store.Query{Filter: "cd/", Last: 20}); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	wg.Wait()
+	close(stop)
+	side.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for w := range writers {
+		got, err := s.Query(ctx, store.Query{Filter: fmt.Sprintf("cd/%d/", w), Limit: each, MaxBytes: 1 << 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]store.ID, len(got))
+		for i, m := range got {
+			ids[i] = m.ID
+		}
+		if !slices.Equal(ids, want[w]) {
+			t.Fatalf("channel %d: %d messages, want %d\ngot  %v\nwant %v", w, len(ids), len(want[w]), ids, want[w])
 		}
 	}
 }
