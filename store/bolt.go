@@ -59,7 +59,11 @@ import (
 // commit fails; the store then takes no more writes). The applier's work
 // waits while the committer prepares the next group and runs while the log
 // syncs: on two cores it otherwise delayed the writers and split them into
-// smaller groups. After Close the bbolt file alone holds everything.
+// smaller groups. Before it takes the next group, the committer also waits
+// until every writer it answered has been scheduled and has its answer, so
+// that writers storing again at once share the next sync (a busy program
+// whose answered writers wait long for a CPU delays the next group as long).
+// After Close the bbolt file alone holds everything.
 // Retained messages, Delete, SaveBan and the sweeper commit to bbolt directly
 // (synced).
 //
@@ -111,6 +115,8 @@ type Bolt struct {
 
 	mu       sync.Mutex
 	queue    []*request
+	answered atomic.Int64  // answered requests whose callers do not have the answer yet
+	allBack  chan struct{} // a token when answered drops to 0
 	stopping bool
 	wake     chan struct{}
 	done     chan struct{} // closed when the committer exits
@@ -220,7 +226,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	b.wal, b.pending, b.adone = wal, make(map[pkey][]byte), make(chan struct{})
 	b.acond = sync.NewCond(&b.amu)
 	b.registered, b.applied, b.want = lsn, lsn, lsn
-	b.idle = make(chan struct{}, 1)
+	b.idle, b.allBack = make(chan struct{}, 1), make(chan struct{}, 1)
 	if !o.NoSync {
 		b.ixReq, b.ixDone = make(chan *walRec), make(chan struct{})
 		go b.indexLoop()
@@ -390,6 +396,9 @@ type request struct {
 	buf  []byte
 	ents []entry
 	done chan error
+	// waiting is true from the queueing of the request until either the
+	// committer answers it or its caller gives up (ctx): see answered.
+	waiting atomic.Bool
 }
 
 type entry struct {
@@ -462,6 +471,7 @@ func (b *Bolt) Store(ctx context.Context, msgs ...Message) error {
 		b.mu.Unlock()
 		return ErrClosed
 	}
+	r.waiting.Store(true)
 	b.queue = append(b.queue, r)
 	if len(b.queue) == 1 {
 		select {
@@ -472,11 +482,28 @@ func (b *Bolt) Store(ctx context.Context, msgs ...Message) error {
 	b.mu.Unlock()
 	select {
 	case err := <-r.done:
+		b.back()
 		b.pool.Put(r)
 		return err
 	case <-ctx.Done():
+		if !r.waiting.CompareAndSwap(true, false) { // answered meanwhile
+			err := <-r.done
+			b.back()
+			b.pool.Put(r)
+			return err
+		}
 		// The committer still owns r; it is dropped, never reused.
 		return ctx.Err()
+	}
+}
+
+// back records that the caller of an answered request has its answer.
+func (b *Bolt) back() {
+	if b.answered.Add(-1) == 0 {
+		select {
+		case b.allBack <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -493,18 +520,20 @@ func (b *Bolt) commitLoop() {
 	}()
 	var batch []*request
 	for {
-		// Let the writers woken by the previous commit queue their next
-		// requests first: scheduler yields while the queue grows (at most
-		// four), never a timed wait.
-		for i, n := 0, -1; i < 4; i++ {
-			runtime.Gosched()
-			b.mu.Lock()
-			m := len(b.queue)
-			b.mu.Unlock()
-			if m == n {
-				break
+		// Let the writers answered last time queue their next requests
+		// first: scheduler yields while the queue grows (at most four),
+		// never a timed wait. If some of those writers have still not run
+		// (they wait in the run queue of a busy P, which this P does not
+		// steal from while the committer keeps yielding to itself), wait
+		// until every one has its answer: each is runnable, so the wait
+		// ends, and this P, idle meanwhile, runs or steals them. Then yield
+		// again while the queue grows.
+		b.gather()
+		if b.answered.Load() > 0 {
+			for b.answered.Load() > 0 {
+				<-b.allBack
 			}
-			n = m
+			b.gather()
 		}
 		b.mu.Lock()
 		for len(b.queue) == 0 && !b.stopping {
@@ -535,10 +564,31 @@ func (b *Bolt) commitLoop() {
 			err = fmt.Errorf("store: commit: %w", err)
 			b.opts.Logger.Error("store: commit failed", "err", err, "requests", len(batch))
 		}
+		n := 0
+		for _, r := range batch {
+			if r.waiting.CompareAndSwap(true, false) {
+				n++
+			}
+		}
+		b.answered.Add(int64(n))
 		for _, r := range batch {
 			r.done <- err
 		}
 		clear(batch)
+	}
+}
+
+// gather yields while the queue grows, at most four times.
+func (b *Bolt) gather() {
+	for i, n := 0, -1; i < 4; i++ {
+		runtime.Gosched()
+		b.mu.Lock()
+		m := len(b.queue)
+		b.mu.Unlock()
+		if m == n {
+			break
+		}
+		n = m
 	}
 }
 

@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t testing.TB) store.Store) {
 		{"Random", testRandom},
 		{"Concurrent", testConcurrent},
 		{"ConcurrentDelete", testConcurrentDelete},
+		{"Cancel", testCancel},
 		{"Close", testClose},
 	}
 	for _, tt := range tests {
@@ -879,6 +880,65 @@ func testConcurrentDelete(t *testing.T, newStore func(testing.TB) store.Store) {
 		}
 		if !slices.Equal(ids, want[w]) {
 			t.Fatalf("channel %d: %d messages, want %d\ngot  %v\nwant %v", w, len(ids), len(want[w]), ids, want[w])
+		}
+	}
+}
+
+// testCancel has writers whose contexts are cancelled while their Store
+// calls wait: each call returns nil or the context's error, every message
+// whose call returned nil is stored, and the store goes on working.
+func testCancel(t *testing.T, newStore func(testing.TB) store.Store) {
+	s := open(t, newStore)
+	const writers, each = 16, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	stored := make([][]store.ID, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				ctx, cancel := context.WithCancel(context.Background())
+				m := msg(int64(i), uint64(w), fmt.Sprintf("cx/%d/", w), "x")
+				done := make(chan struct{})
+				go func() {
+					if (i+w)%3 == 0 {
+						runtime.Gosched()
+					}
+					cancel()
+					close(done)
+				}()
+				err := s.Store(ctx, m)
+				<-done
+				switch {
+				case err == nil:
+					stored[w] = append(stored[w], m.ID)
+				case errors.Is(err, context.Canceled):
+				default:
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	mustStore(t, s, msg(1000, 0, "cx/after/", "after"))
+	ctx := context.Background()
+	for w := range writers {
+		got, err := s.Query(ctx, store.Query{Filter: fmt.Sprintf("cx/%d/", w), Limit: each})
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[store.ID]bool{}
+		for _, m := range got {
+			have[m.ID] = true
+		}
+		for _, id := range stored[w] {
+			if !have[id] {
+				t.Fatalf("writer %d: message %v acknowledged but not stored", w, id)
+			}
 		}
 	}
 }
