@@ -72,7 +72,7 @@ func (b *Bolt) commitWAL(batch []*request) error {
 		if b.wal.durable {
 			// The indexer indexes the record while this goroutine syncs
 			// it (a sync leaves the CPU idle for ~200 µs on a virtual
-			// disk, indexing takes ~50 µs for 64 messages). So a query
+			// disk, indexing takes ~40 µs for 64 messages). So a query
 			// may see a message whose Store has not returned yet.
 			b.ixReq <- rec
 			b.setBusy(false)
@@ -84,9 +84,9 @@ func (b *Bolt) commitWAL(batch []*request) error {
 		}
 	}
 	if err != nil {
-		// A query may have seen the record's messages: like a database
-		// whose commit fails, the store may or may not hold them (and
-		// takes no more writes).
+		// After a failed sync a query may have seen the record's
+		// messages: like a database whose commit fails, the store may or
+		// may not hold them (and takes no more writes).
 		b.amu.Lock()
 		if b.aerr == nil {
 			// After a failed write or sync the file's state is unknown: no
