@@ -76,9 +76,10 @@ import (
 //
 // All methods are safe for concurrent use. Queries run in parallel with each
 // other and with writes: a query sees every Store call that returned before
-// it started (and may see messages whose Store has not returned yet). Writes (Store batches, Delete, sweep transactions) are
-// serialised; a sweep transaction removes whole expiry slots, up to about
-// Options.SweepBatch messages (always at least one slot).
+// it started (and may see messages whose Store has not returned yet).
+// Writes (Store batches, Delete, sweep transactions) are serialised; a sweep
+// transaction removes whole expiry slots, up to about Options.SweepBatch
+// messages (always at least one slot).
 type Bolt struct {
 	opts Options
 	db   *bbolt.DB
