@@ -896,40 +896,53 @@ func (c *conn) flushInline(s *session) {
 
 type writeBuf struct{ b []byte }
 
-// Writer buffers come in two sizes: for up to smallBatch bytes of packets
-// (most writes, and the inline ones) and for a full batch (maxBatchBytes),
-// each with room for the message that crosses the limit. A buffer is made
-// at its full size: the pools are emptied by every garbage collection, and
-// a buffer grown by appends would cost a chain of allocations three times
-// that size each time. A writer waiting on a slow client holds its buffer.
+// Writer buffers come in three sizes: for up to smallBatch bytes of packets
+// (most writes, and the inline ones), up to midBatch, and a full batch
+// (maxBatchBytes), each with room for the message that crosses the limit. A
+// buffer is made at its full size: the pools are emptied by every garbage
+// collection, and a buffer grown by appends would cost a chain of
+// allocations three times that size each time. A writer waiting on a slow
+// client holds its buffer.
 const (
 	smallBatch    = 64 << 10
+	midBatch      = 256 << 10
 	smallWriteBuf = smallBatch + 8<<10
+	midWriteBuf   = midBatch + 8<<10
 	largeWriteBuf = maxBatchBytes + 8<<10
 )
 
-var (
-	smallWriteBufs = sync.Pool{New: func() any { return &writeBuf{b: make([]byte, 0, smallWriteBuf)} }}
-	largeWriteBufs = sync.Pool{New: func() any { return &writeBuf{b: make([]byte, 0, largeWriteBuf)} }}
-)
+var writeBufs = [...]struct {
+	size int
+	pool sync.Pool
+}{{size: smallWriteBuf}, {size: midWriteBuf}, {size: largeWriteBuf}}
 
 // getWriteBuf returns an empty buffer for about n bytes of packets.
 func getWriteBuf(n int) *writeBuf {
-	if n <= smallBatch {
-		return smallWriteBufs.Get().(*writeBuf)
+	i := 0
+	for i < len(writeBufs)-1 && n > writeBufs[i].size-8<<10 {
+		i++
 	}
-	return largeWriteBufs.Get().(*writeBuf)
+	if w, ok := writeBufs[i].pool.Get().(*writeBuf); ok {
+		return w
+	}
+	return &writeBuf{b: make([]byte, 0, writeBufs[i].size)}
 }
 
+// putWriteBuf returns w to the pool of its size; a buffer grown for one very
+// large message is dropped.
 func putWriteBuf(w *writeBuf) {
 	w.b = w.b[:0]
-	switch c := cap(w.b); {
-	case c > 2*largeWriteBuf: // grown for one very large message
-	case c >= largeWriteBuf:
-		largeWriteBufs.Put(w)
-	default:
-		smallWriteBufs.Put(w)
+	c := cap(w.b)
+	if c > 2*largeWriteBuf {
+		return
 	}
+	for i := len(writeBufs) - 1; i >= 0; i-- {
+		if c >= writeBufs[i].size {
+			writeBufs[i].pool.Put(w)
+			return
+		}
+	}
+	// Smaller than any size: not made by getWriteBuf, dropped.
 }
 
 func statusOf(err error) *security.StatusError { return engine.StatusOf(err) }

@@ -56,7 +56,7 @@
 //
 // Each connection has one reading goroutine, and a writing goroutine only
 // while something is queued for it: the writer takes everything queued (up to
-// about 256 KiB) and writes it in one system call, repeating until the queue is
+// about 1 MiB) and writes it in one system call, repeating until the queue is
 // empty, so a busy connection gets large writes and a quiet one an immediate
 // small write, with no timer. When a network client's publish ends its burst
 // (nothing more buffered from it), its PUBACK and then the idle subscribers

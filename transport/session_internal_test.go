@@ -102,3 +102,36 @@ func TestAwayQueueKeepsCopies(t *testing.T) {
 	same(t, queued, s.queue[0].m)
 	same(t, sent, s.inflight[0].m)
 }
+
+// TestWriteBufSizes checks that a writer gets the smallest buffer that holds
+// its batch without growing (a batch stops at the message that crosses
+// maxBatchBytes, at most 8 KiB over a class's limit here), and that a
+// returned buffer goes back to the pool of its size, never to a smaller
+// one's.
+func TestWriteBufSizes(t *testing.T) {
+	for _, n := range []int{0, 1, smallBatch, smallBatch + 1, midBatch, midBatch + 1, maxBatchBytes, maxBatchBytes + 1} {
+		w := getWriteBuf(n)
+		want := smallWriteBuf
+		switch {
+		case n > midBatch:
+			want = largeWriteBuf
+		case n > smallBatch:
+			want = midWriteBuf
+		}
+		require.Equal(t, want, cap(w.b), "batch of %d bytes", n)
+		require.Zero(t, len(w.b))
+		require.GreaterOrEqual(t, cap(w.b), min(n, maxBatchBytes)+8<<10)
+		w.b = append(w.b, make([]byte, n)...)
+		putWriteBuf(w)
+		if cap(w.b) > 2*largeWriteBuf {
+			continue // dropped
+		}
+		// It comes back from the pool of its size (sync.Pool may drop it:
+		// then a new one of the same size).
+		require.Equal(t, want, cap(getWriteBuf(n).b))
+	}
+	// A buffer grown for one huge message is not pooled as a full-batch one.
+	huge := &writeBuf{b: make([]byte, 0, 3*largeWriteBuf)}
+	putWriteBuf(huge)
+	require.Equal(t, largeWriteBuf, cap(getWriteBuf(maxBatchBytes).b))
+}
