@@ -34,7 +34,9 @@
 // that drops must not wedge the run) and what never arrives is counted lost.
 // With -rate, publishers send -rate messages/s in total on a
 // fixed schedule (nanosleep with 1 ns timer slack), flushing each message as it
-// is due, and latency is the figure to read.
+// is due, and latency is the figure to read. Each paced publisher is locked to
+// a thread, and the program runs with at least one P per publisher (plus two),
+// so that a publisher's wake-up never waits for a P.
 //
 // # Payload
 //
