@@ -48,7 +48,7 @@ type conn struct {
 	wsWrite    func([]byte) (int, error) // WebSocket over TCP: tc.tryWrite, bound once
 	ws         *websocket.Conn           // WebSocket connections: batches are framed in place
 	pending    []pendingFlush            // inline writes owed after the current Publish (read goroutine only)
-	deferFlush bool                      // publish does the pending inline writes after its acknowledgement
+	deferFlush bool                      // publish does the pending inline writes, before its acknowledgement
 
 	// Writer state, owned by whoever holds wmu.
 	tail   []byte    // bytes an inline write could not write, to go first (for a WebSocket: a whole unframed batch with headroom)
@@ -439,9 +439,12 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 	if string(p.Topic) != c.pubTopic || c.pubTopic == "" {
 		c.setTopic(string(p.Topic))
 	}
-	// The subscribers' inline writes wait until the acknowledgement is
-	// queued (and, at the end of a burst, written), so that a publisher
-	// hears its PUBACK no later than the subscribers hear the message.
+	// The subscribers' inline writes wait until the whole Publish has run
+	// (every matching subscription has had its say on the QoS), then go
+	// out before the publisher's acknowledgement, as mosquitto does: a
+	// delivery does not wait behind a PUBACK's system call (paced QoS 1
+	// 10→10 at 5k msg/s: p50 latency 65-74 µs with the PUBACK first,
+	// mosquitto 33-44 µs).
 	c.deferFlush = true
 	pre, err := c.route(ctx, p.Payload, p.QoS, p.Retain, p.ID)
 	c.deferFlush = false
@@ -457,11 +460,11 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 			ack = mqtt.AppendAck(ack, mqtt.Puback, p.ID)
 		}
 	}
+	c.flushPending()
 	ok := true
 	if len(ack) > 0 {
 		ok = c.sendOwn(ack)
 	}
-	c.flushPending()
 	if !ok {
 		return errProtocol
 	}

@@ -59,10 +59,10 @@
 // about 1 MiB) and writes it in one system call, repeating until the queue is
 // empty, so a busy connection gets large writes and a quiet one an immediate
 // small write, with no timer. When a network client's publish ends its burst
-// (nothing more buffered from it), its PUBACK and then the idle subscribers
-// it reaches over plain TCP (raw MQTT, or WebSocket with the frame built
-// around the batch) are written by its own goroutine, one non-blocking system
-// call each; TLS connections, and whatever a socket does not take at once,
+// (nothing more buffered from it), the idle subscribers it reaches over plain
+// TCP (raw MQTT, or WebSocket with the frame built around the batch) and then
+// its PUBACK are written by its own goroutine, one non-blocking system call
+// each; TLS connections, and whatever a socket does not take at once,
 // are left to a writer goroutine: no goroutine start per message at low
 // rates. On Linux, accepted TCP connections (and the TCP under TLS when the
 // server makes the TLS listener) are read and written with raw system calls

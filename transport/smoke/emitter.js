@@ -14,7 +14,10 @@ const message = `hello from emitter-io ${Date.now()}`;
 let phase = 'connecting the subscriber';
 const clients = [];
 
+let finished = false;
 function finish(ok, msg) {
+  if (finished) return; // once: closing the clients may report errors
+  finished = true;
   console.log(`${ok ? 'ok' : 'FAIL'}: emitter-io over WebSocket: ${msg}`);
   for (const c of clients) { try { c.disconnect(); } catch (e) { /* closing anyway */ } }
   process.exit(ok ? 0 : 1);

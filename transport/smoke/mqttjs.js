@@ -12,7 +12,12 @@ const payload = `hello from MQTT.js ${Date.now()}`;
 let phase = 'connecting the subscriber';
 const clients = [];
 
+let finished = false;
 function finish(ok, msg) {
+  // Once: closing the clients fails the publisher's publish callback when its
+  // PUBACK has not arrived yet, which the broker may send after the delivery.
+  if (finished) return;
+  finished = true;
   console.log(`${ok ? 'ok' : 'FAIL'}: MQTT.js over WebSocket: ${msg}`);
   for (const c of clients) c.end(true);
   process.exit(ok ? 0 : 1);
