@@ -915,14 +915,14 @@ const (
 )
 
 var writeBufs = [...]struct {
-	size int
-	pool sync.Pool
-}{{size: smallWriteBuf}, {size: midWriteBuf}, {size: largeWriteBuf}}
+	batch, size int // the packet bytes it is for, and its capacity
+	pool        sync.Pool
+}{{batch: smallBatch, size: smallWriteBuf}, {batch: midBatch, size: midWriteBuf}, {batch: maxBatchBytes, size: largeWriteBuf}}
 
 // getWriteBuf returns an empty buffer for about n bytes of packets.
 func getWriteBuf(n int) *writeBuf {
 	i := 0
-	for i < len(writeBufs)-1 && n > writeBufs[i].size-8<<10 {
+	for i < len(writeBufs)-1 && n > writeBufs[i].batch {
 		i++
 	}
 	if w, ok := writeBufs[i].pool.Get().(*writeBuf); ok {
