@@ -72,7 +72,8 @@ func (b *Bolt) commitWAL(batch []*request) error {
 		if b.wal.durable {
 			// The indexer indexes the record while this goroutine syncs
 			// it (a sync leaves the CPU idle for ~200 µs on a virtual
-			// disk, indexing takes ~40 µs for 64 messages). So a query
+			// disk; indexing 63 messages takes 21 µs median, 34 µs mean,
+			// and starts a median 43 µs after the hand-over). So a query
 			// may see a message whose Store has not returned yet.
 			b.ixReq <- rec
 			b.setBusy(false)
