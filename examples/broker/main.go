@@ -61,6 +61,7 @@ type config struct {
 	data, storeKind, matcher, license  string
 	plainTopics                        bool
 	maxConns, maxPacket, maxQueued     int
+	maxInflight                        int
 	gcPercent                          int
 	sessionExpiry, shutdownTimeout     time.Duration
 	logLevel, cpuprofile               string
@@ -82,6 +83,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.IntVar(&c.maxConns, "max-conns", transport.DefaultMaxConnections, "maximum open connections")
 	fs.IntVar(&c.maxPacket, "max-packet", transport.DefaultMaxPacketSize, "maximum MQTT packet size in bytes")
 	fs.IntVar(&c.maxQueued, "max-queued", transport.DefaultMaxQueued, "maximum messages queued per client")
+	fs.IntVar(&c.maxInflight, "max-inflight", transport.DefaultMaxInflight, "maximum QoS 1 and 2 messages sent to a client and not yet acknowledged")
 	fs.DurationVar(&c.sessionExpiry, "session-expiry", transport.DefaultSessionExpiry, "how long a persistent session outlives its client")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on a clean shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -181,6 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxConnections: c.maxConns,
 		MaxPacketSize:  c.maxPacket,
 		MaxQueued:      c.maxQueued,
+		MaxInflight:    c.maxInflight,
 		SessionExpiry:  c.sessionExpiry,
 		PlainTopics:    c.plainTopics,
 	}

@@ -25,6 +25,8 @@
 #   HERALD_B_BIN=... a second Herald binary (e.g. a change against its base), labelled herald-b:
 #                  it runs in the same rounds, and the output gets two more tables, herald-b
 #                  against mosquitto and herald-b against herald; HERALD_B_DESC describes it
+#   HERALD_B_ARGS="..." herald-b's extra flags instead of HERALD_ARGS (e.g. the same binary with
+#                  one limit changed: HERALD_B_BIN=$HERALD_BIN HERALD_B_ARGS="-max-inflight 1024")
 #   HERALD_ARGS="..." extra broker flags; MOSQUITTO_CONF_EXTRA="..." extra mosquitto.conf lines
 #   MOSQUITTO_NODELAY=1  set_tcp_nodelay true (default): without it mosquitto's Nagle delays
 #                  deliveries (p50 2-4 ms instead of 0.2 ms at 5k msg/s 1-10 here), so the latency
@@ -148,7 +150,7 @@ if [ -n "${HERALD_BIN:-}" ] || [ -d examples/broker ]; then
     : "${HERALD_B_DESC:=$HERALD_B_BIN}"
     hb_port=$(free_port)
     # shellcheck disable=SC2086
-    "$HERALD_B_BIN" -listen "127.0.0.1:$hb_port" -data "$tmp/herald-b-data" -plain ${HERALD_ARGS:-} >"$tmp/herald-b.log" 2>&1 &
+    "$HERALD_B_BIN" -listen "127.0.0.1:$hb_port" -data "$tmp/herald-b-data" -plain ${HERALD_B_ARGS-${HERALD_ARGS:-}} >"$tmp/herald-b.log" 2>&1 &
     hb_pid=$!; pids+=("$hb_pid")
     wait_port "$hb_port" "$hb_pid" herald-b
     brokers=(herald herald-b mosquitto)
