@@ -37,7 +37,8 @@ type conn struct {
 	graceful   bool // DISCONNECT received: no will
 	ctrlBuf    []byte
 	codes      []byte
-	pubTopic   string // last PUBLISH topic, for reuse of its string
+	acks       []uint16 // packet ids acknowledged in one run (readLoop)
+	pubTopic   string   // last PUBLISH topic, for reuse of its string
 	pubChannel string
 	pubPlain   bool
 	pubValid   bool             // pubTopic is a valid MQTT topic name (plain topics)
@@ -311,9 +312,12 @@ func (c *conn) readLoop(p *mqtt.Packet) error {
 				return err
 			}
 		case mqtt.Puback, mqtt.Pubcomp:
-			c.sess.ack(p.Type, p.ID)
+			// With the acknowledgements right behind it, under one lock.
+			c.acks = c.r.ReadAcks(p.Type, append(c.acks[:0], p.ID), maxAckRun)
+			c.sess.ack(p.Type, c.acks)
 		case mqtt.Pubrec:
-			c.sess.ack(p.Type, p.ID)
+			c.acks = append(c.acks[:0], p.ID)
+			c.sess.ack(p.Type, c.acks)
 			if !c.send(mqtt.AppendAck(c.ctrlBuf[:0], mqtt.Pubrel, p.ID)) {
 				return nil
 			}
@@ -351,6 +355,9 @@ func (c *conn) readLoop(p *mqtt.Packet) error {
 }
 
 var errProtocol = errors.New("transport: protocol violation")
+
+// maxAckRun bounds the acknowledgements handled under one session lock.
+const maxAckRun = 256
 
 // send queues control packets for this connection.
 func (c *conn) send(b []byte) bool {

@@ -438,11 +438,27 @@ func (s *session) newIDLocked() uint16 {
 	}
 }
 
-// ack handles PUBACK, PUBREC and PUBCOMP from the client. It returns the
-// PUBREL to send for a PUBREC.
-func (s *session) ack(t mqtt.Type, id uint16) {
+// ack handles acknowledgements of type t (PUBACK, PUBREC or PUBCOMP) from
+// the client, for the packet ids in ids, under one lock: a client acking a
+// burst sends runs of them (see mqtt.Reader.ReadAcks). An id not in flight,
+// or not for that type, is ignored.
+func (s *session) ack(t mqtt.Type, ids []uint16) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	freed := false
+	for _, id := range ids {
+		freed = s.ackLocked(t, id) || freed
+	}
+	if freed && len(s.queue) > s.head {
+		s.kickLocked()
+	}
+	s.mu.Unlock()
+}
+
+// ackLocked handles one acknowledgement and reports whether it ended an
+// exchange (freeing a place in the in-flight window). The client sends
+// acknowledgements in the order it received the messages (MQTT-4.6.0-2),
+// so the one acknowledged is normally the oldest in flight.
+func (s *session) ackLocked(t mqtt.Type, id uint16) bool {
 	for i := s.ihead; i < len(s.inflight); i++ {
 		f := &s.inflight[i]
 		if f.id != id {
@@ -462,15 +478,14 @@ func (s *session) ack(t mqtt.Type, id uint16) {
 				s.inflight[len(s.inflight)-1] = inflight{}
 				s.inflight = s.inflight[:len(s.inflight)-1]
 			}
-			if len(s.queue) > s.head {
-				s.kickLocked()
-			}
+			return true
 		case t == mqtt.Pubrec && f.qos == mqtt.ExactlyOnce:
 			f.rel = true
 			f.m = nil // the message is delivered; keep only the id
 		}
-		return
+		return false
 	}
+	return false
 }
 
 // attach makes c the session's connection and returns what must be sent

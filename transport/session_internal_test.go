@@ -12,9 +12,9 @@ import (
 
 // TestNewIDNeverInFlight hands out 300k packet ids while one message stays
 // unacknowledged (so ids wrap around it several times) and up to 100 others
-// are acknowledged in random order, and checks every id against a model of
-// the ids in flight. It also starts from a list restored from a session file
-// (ids with no sequence numbers).
+// are acknowledged in random order, one at a time or in runs, and checks
+// every id against a model of the ids in flight. It also starts from a list
+// restored from a session file (ids with no sequence numbers).
 func TestNewIDNeverInFlight(t *testing.T) {
 	for _, restored := range []bool{false, true} {
 		s := &session{}
@@ -43,9 +43,21 @@ func TestNewIDNeverInFlight(t *testing.T) {
 				if k >= len(s.inflight) {
 					break
 				}
-				ack := s.inflight[k].id
-				s.ack(mqtt.Puback, ack)
-				delete(model, ack)
+				run := []uint16{s.inflight[k].id}
+				if rng.IntN(4) == 0 {
+					// A run (as ReadAcks takes them): the next few too,
+					// and an id not in flight, which changes nothing.
+					for j := k + 1; j < len(s.inflight) && j < k+4; j++ {
+						run = append(run, s.inflight[j].id)
+					}
+					if v := uint16(1 + rng.IntN(65535)); !model[v] {
+						run = append(run, v)
+					}
+				}
+				s.ack(mqtt.Puback, run)
+				for _, id := range run {
+					delete(model, id)
+				}
 			}
 			if i == 250_000 {
 				stuck = false
