@@ -12,7 +12,7 @@ const (
 	DefaultMaxConnections = 100_000
 	DefaultMaxPacketSize  = 1 << 20 // 1 MiB
 	DefaultMaxQueued      = 1024
-	DefaultMaxInflight    = 256
+	DefaultMaxInflight    = 1024
 	DefaultSessionExpiry  = 24 * time.Hour
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
@@ -55,11 +55,16 @@ type Options struct {
 	SlowTimeout time.Duration
 
 	// MaxInflight bounds the QoS 1 and 2 messages sent to a client and not
-	// yet acknowledged; further ones wait in the queue. Zero means
-	// DefaultMaxInflight; at most 65535. A larger window lets a busy
-	// client's writes carry more messages (QoS 1, 1 KiB payloads over
-	// WebSocket: 256 against 64 gave 8-41% more deliveries/s), and makes the
-	// burst sent again when a persistent session reconnects larger.
+	// yet acknowledged; further ones wait in the queue (so a client may
+	// hold up to MaxQueued + MaxInflight). Zero means DefaultMaxInflight; at
+	// most 65535. A larger window lets a busy client's writes carry more
+	// messages: against 256, 1024 gives 4-34% more deliveries/s and 5-11%
+	// less CPU per delivery for QoS 1 over loopback, except one publisher to
+	// ten subscribers with 64-byte payloads (3-5% fewer deliveries/s, 9-13%
+	// more CPU); 256 against 64 gave 8-41% more deliveries/s. A larger
+	// window also makes the burst sent again when a persistent session
+	// reconnects larger. Brokers that serve slow links or small devices may
+	// want a much smaller one (mosquitto's default is 20).
 	MaxInflight int
 
 	// MaxPending bounds the bytes of control packets (acknowledgements,
