@@ -737,19 +737,15 @@ func (c *conn) writeLoop(s *session) {
 			c.batch = c.batch[:0]
 			return
 		}
-		batch, size := s.takeLocked(c.batch[:0])
+		batch, size := s.takeLocked(reuse(c.batch, &batchPool))
 		ctrl := s.ctrl
-		s.ctrl = c.spare[:0]
+		s.ctrl = reuse(c.spare, &ctrlPool)
 		if len(batch) == 0 {
 			s.writing = false
+			s.ctrl = release(s.ctrl, keptCtrlCap, &ctrlPool)
 			s.mu.Unlock()
-			c.batch, c.spare = batch, ctrl
-			if cap(c.spare) > 64<<10 {
-				c.spare = nil
-			}
-			if cap(c.batch) > 1024 {
-				c.batch = nil
-			}
+			c.batch = release(batch, keptBatchCap, &batchPool)
+			c.spare = release(ctrl, keptCtrlCap, &ctrlPool)
 			return
 		}
 		s.mu.Unlock()
@@ -812,9 +808,9 @@ func (c *conn) encodeBatch(s *session, buf []byte) ([]byte, bool) {
 		s.mu.Unlock()
 		return buf, false
 	}
-	batch, _ := s.takeLocked(c.batch[:0])
+	batch, _ := s.takeLocked(reuse(c.batch, &batchPool))
 	ctrl := s.ctrl
-	s.ctrl = c.spare[:0]
+	s.ctrl = reuse(c.spare, &ctrlPool)
 	s.mu.Unlock()
 	for i := range batch {
 		f := &batch[i]
@@ -825,8 +821,44 @@ func (c *conn) encodeBatch(s *session, buf []byte) ([]byte, bool) {
 		}
 		batch[i] = inflight{}
 	}
-	c.batch, c.spare = batch[:0], ctrl[:0]
+	c.batch = release(batch, keptBatchCap, &batchPool)
+	c.spare = release(ctrl, keptCtrlCap, &ctrlPool)
 	return buf, true
+}
+
+// A writer's batch (items cleared) and control buffers up to these
+// capacities stay with its connection; larger ones, grown by a burst, go to
+// these pools when the writer is done, so that a connection idle after a
+// burst keeps little (TestConnMemoryAfterBurst), while busy connections
+// reuse them.
+const (
+	keptBatchCap = 16  // 640 bytes
+	keptCtrlCap  = 256 // bytes
+)
+
+var batchPool, ctrlPool sync.Pool // *[]inflight, *[]byte
+
+// reuse returns b emptied, or, when the connection gave its buffer away
+// (b is nil), one from pool if there is one.
+func reuse[T any](b []T, pool *sync.Pool) []T {
+	if b != nil {
+		return b[:0]
+	}
+	if p, ok := pool.Get().(*[]T); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// release returns b emptied when it is small enough to keep, and otherwise
+// gives it to pool and returns nil. b holds no pointers, or cleared ones.
+func release[T any](b []T, kept int, pool *sync.Pool) []T {
+	if cap(b) <= kept {
+		return b[:0]
+	}
+	b = b[:0]
+	pool.Put(&b)
+	return nil
 }
 
 // pendingFlush is an inline write a publisher owes a session (see

@@ -3,6 +3,7 @@
 package transport_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -22,7 +23,11 @@ import (
 // stay idle, and returns the growth of heap and goroutine stacks per
 // connection. The figure includes the client side of each socket (a
 // net.TCPConn in this process), so the server's share is smaller.
-func idleConnMemory(t testing.TB, n int) float64 {
+func idleConnMemory(t testing.TB, n int) float64 { return connMemory(t, n, 0) }
+
+// connMemory is idleConnMemory for connections that first receive burst
+// QoS 1 messages each (when burst > 0), acknowledge them and then stay idle.
+func connMemory(t testing.TB, n, burst int) float64 {
 	b := startBroker(t, engine.Options{}, transport.Options{})
 	key, err := b.e.License().MintWithMaster(b.masterKey(), keySpec("idle/#/", "rw"))
 	require.NoError(t, err)
@@ -53,7 +58,11 @@ func idleConnMemory(t testing.TB, n int) float64 {
 		p := mqtt.Packet{Type: mqtt.Connect, CleanSession: true, KeepAlive: 60}
 		buf, err := p.Append(nil)
 		require.NoError(t, err)
-		sub := mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{{Filter: key + "/idle/" + string(rune('a'+i%26)) + "/"}}}
+		qos := mqtt.AtMostOnce
+		if burst > 0 {
+			qos = mqtt.AtLeastOnce
+		}
+		sub := mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{{Filter: key + "/idle/" + string(rune('a'+i%26)) + "/", QoS: qos}}}
 		buf, err = sub.Append(buf)
 		require.NoError(t, err)
 		_, err = c.Write(buf)
@@ -61,9 +70,12 @@ func idleConnMemory(t testing.TB, n int) float64 {
 		var ack [4 + 5]byte // CONNACK, SUBACK
 		_, err = io.ReadFull(c, ack[:])
 		require.NoError(t, err)
-		require.Equal(t, []byte{0x20, 2, 0, 0, 0x90, 3, 0, 1, 0}, ack[:])
+		require.Equal(t, []byte{0x20, 2, 0, 0, 0x90, 3, 0, 1, byte(qos)}, ack[:])
 	}
 	require.Equal(t, n, b.srv.Stats().Connections)
+	if burst > 0 {
+		sendBurst(t, b.addr, key, conns, burst)
+	}
 	// Let the writer goroutines (started for the CONNACK/SUBACK) finish.
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > n+20 && time.Now().Before(deadline) {
@@ -78,6 +90,87 @@ func idleConnMemory(t testing.TB, n int) float64 {
 	}
 	runtime.KeepAlive(conns)
 	return float64(after-before) / float64(n)
+}
+
+// sendBurst publishes burst QoS 1 messages to each of the 26 topics the
+// connections subscribed to (so that each receives burst messages), has
+// every connection read and acknowledge its messages, and returns once the
+// server has handled every acknowledgement (a PINGRESP after them).
+func sendBurst(t testing.TB, addr, key string, conns []net.Conn, burst int) {
+	errs := make(chan error, len(conns))
+	for _, c := range conns {
+		go func() {
+			r := mqtt.NewReader(c, 1<<20)
+			var p mqtt.Packet
+			var acks []byte
+			for got := 0; got < burst; {
+				if err := r.ReadPacket(&p); err != nil {
+					errs <- err
+					return
+				}
+				if p.Type != mqtt.Publish || p.QoS != mqtt.AtLeastOnce {
+					errs <- fmt.Errorf("got %v QoS %d, want a QoS 1 PUBLISH", p.Type, p.QoS)
+					return
+				}
+				got++
+				acks = mqtt.AppendAck(acks, mqtt.Puback, p.ID)
+				if r.Buffered() == 0 || got == burst {
+					if _, err := c.Write(acks); err != nil {
+						errs <- err
+						return
+					}
+					acks = acks[:0]
+				}
+			}
+			// The server reads a connection in order: its PINGRESP comes
+			// after it has handled every PUBACK above.
+			if _, err := c.Write([]byte{0xc0, 0}); err != nil { // PINGREQ
+				errs <- err
+				return
+			}
+			if err := r.ReadPacket(&p); err != nil || p.Type != mqtt.Pingresp {
+				errs <- fmt.Errorf("after the burst: %v, %v", p.Type, err)
+				return
+			}
+			r.Release()
+			errs <- nil
+		}()
+	}
+	pc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer pc.Close()
+	go io.Copy(io.Discard, pc) // CONNACK and PUBACKs
+	out, err := (&mqtt.Packet{Type: mqtt.Connect, CleanSession: true}).Append(nil)
+	require.NoError(t, err)
+	payload := make([]byte, 100)
+	for i := range burst {
+		for l := range 26 {
+			topic := key + "/idle/" + string(rune('a'+l)) + "/"
+			out, err = mqtt.AppendPublish(out, topic, payload, mqtt.AtLeastOnce, uint16(1+(i*26+l)%65535), false, false)
+			require.NoError(t, err)
+		}
+		if len(out) > 64<<10 || i == burst-1 {
+			_, err = pc.Write(out)
+			require.NoError(t, err)
+			out = out[:0]
+		}
+	}
+	for range conns {
+		require.NoError(t, recv(t, errs))
+	}
+}
+
+// TestConnMemoryAfterBurst checks that a connection that has received a
+// burst of QoS 1 messages, more than the queue, in-flight list and writer
+// batch a connection keeps, gives what the burst grew back once it has
+// acknowledged it. It stays a little above an idle connection that never
+// had traffic (8.2 against 5.7 KiB here, client side included): its read
+// goroutine's stack has grown to 4 KiB, and it keeps small buffers. Before
+// the buffers were given back it was 43 KiB.
+func TestConnMemoryAfterBurst(t *testing.T) {
+	per := connMemory(t, 1040, 400)
+	t.Logf("%.0f bytes per connection idle after a burst of 400 (server and client side)", per)
+	require.Less(t, per, 10240.0)
 }
 
 // TestIdleConnMemory checks the target: under 8 KiB per idle

@@ -324,10 +324,8 @@ func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 		if o.qos > mqtt.AtMostOnce {
 			f.id = s.newIDLocked()
 			f.seq = s.idSeq
-			if s.ihead > 0 && len(s.inflight) == cap(s.inflight) {
-				n := copy(s.inflight, s.inflight[s.ihead:])
-				clear(s.inflight[n:])
-				s.inflight, s.ihead = s.inflight[:n], 0
+			if len(s.inflight) == cap(s.inflight) {
+				s.growInflightLocked()
 			}
 			s.inflight = append(s.inflight, f)
 		}
@@ -374,8 +372,8 @@ func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 }
 
 // keptQueueCap is the capacity up to which a drained queue stays with its
-// session (about 7.5 KiB).
-const keptQueueCap = 320
+// session (384 bytes).
+const keptQueueCap = 16
 
 // queuePool holds the arrays of queues drained after a burst (*[]outMsg,
 // length 0, items cleared). Under load the same sessions fill up again at
@@ -398,6 +396,39 @@ func (s *session) growQueueLocked() {
 		return
 	}
 	s.queue = append((*p)[:0], s.queue...)
+}
+
+// keptInflightCap is the capacity up to which an emptied in-flight list
+// stays with its session (640 bytes).
+const keptInflightCap = 16
+
+// inflightPool holds in-flight lists emptied after a burst (*[]inflight,
+// length 0, items cleared), for the same reason as queuePool.
+var inflightPool sync.Pool
+
+// growInflightLocked makes room in a full in-flight list before an append:
+// it moves the entries in flight to the front when acknowledged ones
+// occupy the start, or else, past the kept capacity, takes a larger list
+// from inflightPool if one is there.
+func (s *session) growInflightLocked() {
+	if s.ihead > 0 {
+		n := copy(s.inflight, s.inflight[s.ihead:])
+		clear(s.inflight[n:])
+		s.inflight, s.ihead = s.inflight[:n], 0
+		return
+	}
+	if cap(s.inflight) < keptInflightCap/2 {
+		return
+	}
+	p, ok := inflightPool.Get().(*[]inflight)
+	if !ok {
+		return
+	}
+	if cap(*p) <= cap(s.inflight) {
+		inflightPool.Put(p)
+		return
+	}
+	s.inflight = append((*p)[:0], s.inflight...)
 }
 
 // compactLocked moves the waiting items to the front of the queue.
@@ -472,6 +503,12 @@ func (s *session) ackLocked(t mqtt.Type, id uint16) bool {
 				s.ihead++
 				if s.ihead == len(s.inflight) {
 					s.inflight, s.ihead = s.inflight[:0], 0
+					if cap(s.inflight) > keptInflightCap {
+						// As for queues: do not keep a burst's window.
+						p := s.inflight
+						inflightPool.Put(&p)
+						s.inflight = nil
+					}
 				}
 			} else {
 				copy(s.inflight[i:], s.inflight[i+1:])
