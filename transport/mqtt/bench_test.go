@@ -8,9 +8,16 @@ import (
 )
 
 func BenchmarkDecodePublish(b *testing.B) {
-	for _, size := range []int{64, 1024} {
-		wire, _ := mqtt.AppendPublish(nil, "sensors/room1/temperature", make([]byte, size), 1, 7, false, false)
-		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
+	for _, tc := range []struct {
+		name, topic string
+		size        int
+	}{
+		{"64B", "sensors/room1/temperature", 64},
+		{"1024B", "sensors/room1/temperature", 1024},
+		{"keyed/64B", "oTbOZCTnRBDyiXP2oO0vm1A4ZbG6e0wp/sensors/room1/temperature/", 64},
+	} {
+		wire, _ := mqtt.AppendPublish(nil, tc.topic, make([]byte, tc.size), 1, 7, false, false)
+		b.Run(tc.name, func(b *testing.B) {
 			var p mqtt.Packet
 			b.ReportAllocs()
 			b.SetBytes(int64(len(wire)))

@@ -349,7 +349,14 @@ func ValidString(s string) bool {
 	if len(s) > 65535 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 { // eight ASCII bytes at a time
+		if !asciiNoZero(uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56) {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; c == 0 {
 			return false
 		} else if c >= utf8.RuneSelf {
@@ -364,7 +371,13 @@ func validBytes(s []byte) bool {
 	if len(s) > 65535 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 { // eight ASCII bytes at a time
+		if !asciiNoZero(binary.LittleEndian.Uint64(s[i:])) {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; c == 0 {
 			return false
 		} else if c >= utf8.RuneSelf {
@@ -372,6 +385,13 @@ func validBytes(s []byte) bool {
 		}
 	}
 	return true
+}
+
+// asciiNoZero reports whether the eight bytes in v are all ASCII and none
+// is zero (no high bit set; the classic has-a-zero-byte test finds none).
+func asciiNoZero(v uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	return v&hi == 0 && (v-lo)&^v&hi == 0
 }
 
 func itoa(n int) string {
