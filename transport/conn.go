@@ -826,41 +826,6 @@ func (c *conn) encodeBatch(s *session, buf []byte) ([]byte, bool) {
 	return buf, true
 }
 
-// A writer's batch (items cleared) and control buffers up to these
-// capacities stay with its connection; larger ones, grown by a burst, go to
-// these pools when the writer is done, so that a connection idle after a
-// burst keeps little (TestConnMemoryAfterBurst), while busy connections
-// reuse them.
-const (
-	keptBatchCap = 16  // 640 bytes
-	keptCtrlCap  = 256 // bytes
-)
-
-var batchPool, ctrlPool sync.Pool // *[]inflight, *[]byte
-
-// reuse returns b emptied, or, when the connection gave its buffer away
-// (b is nil), one from pool if there is one.
-func reuse[T any](b []T, pool *sync.Pool) []T {
-	if b != nil {
-		return b[:0]
-	}
-	if p, ok := pool.Get().(*[]T); ok {
-		return (*p)[:0]
-	}
-	return nil
-}
-
-// release returns b emptied when it is small enough to keep, and otherwise
-// gives it to pool and returns nil. b holds no pointers, or cleared ones.
-func release[T any](b []T, kept int, pool *sync.Pool) []T {
-	if cap(b) <= kept {
-		return b[:0]
-	}
-	b = b[:0]
-	pool.Put(&b)
-	return nil
-}
-
 // pendingFlush is an inline write a publisher owes a session (see
 // session.enqueue).
 type pendingFlush struct {

@@ -357,54 +357,22 @@ func (s *session) takeLocked(batch []inflight) ([]inflight, int) {
 	}
 	switch {
 	case s.head == len(s.queue):
-		s.queue, s.head = s.queue[:0], 0
-		if cap(s.queue) > keptQueueCap {
-			// Do not keep a burst's worth of memory in the session; lend
-			// it to the next session that fills up (its items are cleared).
-			q := s.queue
-			queuePool.Put(&q)
-			s.queue = nil
-		}
+		// Do not keep a burst's worth of memory in the session; lend it
+		// to the next session that fills up (its items are cleared).
+		s.queue, s.head = release(s.queue, keptQueueCap, &queuePool), 0
 	case s.head > cap(s.queue)/2:
 		s.compactLocked()
 	}
 	return batch, size
 }
 
-// keptQueueCap is the capacity up to which a drained queue stays with its
-// session (384 bytes).
-const keptQueueCap = 16
-
-// queuePool holds the arrays of queues drained after a burst (*[]outMsg,
-// length 0, items cleared). Under load the same sessions fill up again at
-// once: reusing an array spares a chain of reallocations per burst and per
-// session, and the garbage collections they cause.
-var queuePool sync.Pool
-
 // growQueueLocked gives a full queue that has outgrown the kept capacity a
 // larger array from queuePool, if one is there, before an append.
 func (s *session) growQueueLocked() {
-	if len(s.queue) < cap(s.queue) || cap(s.queue) < keptQueueCap/2 {
-		return
+	if len(s.queue) == cap(s.queue) {
+		s.queue = grow(s.queue, keptQueueCap, &queuePool)
 	}
-	p, ok := queuePool.Get().(*[]outMsg)
-	if !ok {
-		return
-	}
-	if cap(*p) <= cap(s.queue) {
-		queuePool.Put(p)
-		return
-	}
-	s.queue = append((*p)[:0], s.queue...)
 }
-
-// keptInflightCap is the capacity up to which an emptied in-flight list
-// stays with its session (640 bytes).
-const keptInflightCap = 16
-
-// inflightPool holds in-flight lists emptied after a burst (*[]inflight,
-// length 0, items cleared), for the same reason as queuePool.
-var inflightPool sync.Pool
 
 // growInflightLocked makes room in a full in-flight list before an append:
 // it moves the entries in flight to the front when acknowledged ones
@@ -417,18 +385,7 @@ func (s *session) growInflightLocked() {
 		s.inflight, s.ihead = s.inflight[:n], 0
 		return
 	}
-	if cap(s.inflight) < keptInflightCap/2 {
-		return
-	}
-	p, ok := inflightPool.Get().(*[]inflight)
-	if !ok {
-		return
-	}
-	if cap(*p) <= cap(s.inflight) {
-		inflightPool.Put(p)
-		return
-	}
-	s.inflight = append((*p)[:0], s.inflight...)
+	s.inflight = grow(s.inflight, keptInflightCap, &inflightPool)
 }
 
 // compactLocked moves the waiting items to the front of the queue.
@@ -502,13 +459,8 @@ func (s *session) ackLocked(t mqtt.Type, id uint16) bool {
 				*f = inflight{}
 				s.ihead++
 				if s.ihead == len(s.inflight) {
-					s.inflight, s.ihead = s.inflight[:0], 0
-					if cap(s.inflight) > keptInflightCap {
-						// As for queues: do not keep a burst's window.
-						p := s.inflight
-						inflightPool.Put(&p)
-						s.inflight = nil
-					}
+					// As for queues: do not keep a burst's window.
+					s.inflight, s.ihead = release(s.inflight, keptInflightCap, &inflightPool), 0
 				}
 			} else {
 				copy(s.inflight[i:], s.inflight[i+1:])
