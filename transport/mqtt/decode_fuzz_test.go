@@ -86,7 +86,7 @@ type ackEvent struct {
 // readEvents reads data to its end, the acknowledgements that follow one
 // of type t through ReadAcks (at most max at a time) when useAcks is set,
 // everything through ReadPacket otherwise.
-func readEvents(data []byte, useAcks bool, max int) []ackEvent {
+func readEvents(data []byte, useAcks bool, limit int) []ackEvent {
 	var evs []ackEvent
 	r := mqtt.NewReader(iotest.HalfReader(bytes.NewReader(data)), 1<<16)
 	var p mqtt.Packet
@@ -102,9 +102,9 @@ func readEvents(data []byte, useAcks bool, max int) []ackEvent {
 		evs = append(evs, ackEvent{t: p.Type, id: p.ID})
 		if useAcks {
 			t := p.Type
-			ids = r.ReadAcks(t, ids[:0], max)
-			if len(ids) > max {
-				panic("ReadAcks took more than max")
+			ids = r.ReadAcks(t, ids[:0], limit)
+			if len(ids) > limit {
+				panic("ReadAcks took more than limit")
 			}
 			for _, id := range ids {
 				evs = append(evs, ackEvent{t: t, id: id})
@@ -133,9 +133,9 @@ func FuzzReadAcks(f *testing.F) {
 	f.Add(append(acks(mqtt.Pubrel, 5, 6, 7), 0x42, 0x02, 0, 1), uint8(2)) // PUBREL: not taken
 	wire, _ := stream()
 	f.Add(append(run, wire...), uint8(1))
-	f.Fuzz(func(t *testing.T, data []byte, max uint8) {
+	f.Fuzz(func(t *testing.T, data []byte, limit uint8) {
 		want := readEvents(data, false, 0)
-		got := readEvents(data, true, int(max))
+		got := readEvents(data, true, int(limit))
 		if len(got) != len(want) {
 			t.Fatalf("%d events with ReadAcks, %d without:\n%v\n%v", len(got), len(want), got, want)
 		}

@@ -129,25 +129,25 @@ func (r *Reader) Complete() bool {
 
 // ReadAcks appends to ids the packet identifiers of the well-formed
 // acknowledgements of type t (PUBACK, PUBREC or PUBCOMP) that come next in
-// what is already buffered, at most max of them, and consumes them. It stops
+// what is already buffered, at most limit of them, and consumes them. It stops
 // at the first other packet, malformed one or partial one, which the next
 // ReadPacket returns (or reports); it never reads from the stream. A client
 // acknowledging a burst sends runs of such 4-byte packets: taking a run at
 // once spares decoding each into a Packet.
-func (r *Reader) ReadAcks(t Type, ids []uint16, max int) []uint16 {
+func (r *Reader) ReadAcks(t Type, ids []uint16, limit int) []uint16 {
 	if t != Puback && t != Pubrec && t != Pubcomp {
 		return ids
 	}
 	b := r.buf()[r.start:r.end]
 	first := byte(t) << 4
 	i := 0
-	for ; max > 0 && len(b)-i >= 4 && b[i] == first && b[i+1] == 2; i += 4 {
+	for ; limit > 0 && len(b)-i >= 4 && b[i] == first && b[i+1] == 2; i += 4 {
 		id := uint16(b[i+2])<<8 | uint16(b[i+3])
 		if id == 0 {
 			break
 		}
 		ids = append(ids, id)
-		max--
+		limit--
 	}
 	r.start += i
 	return ids
