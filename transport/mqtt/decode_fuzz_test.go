@@ -84,7 +84,7 @@ type ackEvent struct {
 }
 
 // readEvents reads data to its end, the acknowledgements that follow one
-// of type t through ReadAcks (at most max at a time) when useAcks is set,
+// of type t through ReadAcks (at most limit at a time) when useAcks is set,
 // everything through ReadPacket otherwise.
 func readEvents(data []byte, useAcks bool, limit int) []ackEvent {
 	var evs []ackEvent
