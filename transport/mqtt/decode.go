@@ -346,52 +346,42 @@ func readString(t Type, b []byte) (s, rest []byte, err error) {
 // bytes of well-formed UTF-8 without surrogate code points (MQTT-1.5.3-1) and
 // without U+0000 (MQTT-1.5.3-2).
 func ValidString(s string) bool {
-	if len(s) > 65535 {
-		return false
-	}
-	i := 0
-	for ; i+8 <= len(s); i += 8 { // eight ASCII bytes at a time
-		if !asciiNoZero(uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56) {
-			break
-		}
-	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c == 0 {
-			return false
-		} else if c >= utf8.RuneSelf {
-			return utf8.ValidString(s[i:]) && strings.IndexByte(s[i:], 0) < 0
-		}
-	}
-	return true
+	i, ok := asciiPrefix(s)
+	return ok && (i == len(s) || utf8.ValidString(s[i:]) && strings.IndexByte(s[i:], 0) < 0)
 }
 
 // validBytes is ValidString for a byte slice, without converting it.
 func validBytes(s []byte) bool {
+	i, ok := asciiPrefix(s)
+	return ok && (i == len(s) || utf8.Valid(s[i:]) && bytes.IndexByte(s[i:], 0) < 0)
+}
+
+// asciiPrefix returns the length of s's leading run of non-zero ASCII
+// bytes, and false if s is too long for an MQTT string or that run ends at
+// a zero byte. It tests eight bytes at a time: all ASCII (no high bit) and
+// none zero (the classic has-a-zero-byte test).
+func asciiPrefix[S string | []byte](s S) (int, bool) {
 	if len(s) > 65535 {
-		return false
+		return 0, false
 	}
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	i := 0
-	for ; i+8 <= len(s); i += 8 { // eight ASCII bytes at a time
-		if !asciiNoZero(binary.LittleEndian.Uint64(s[i:])) {
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8] // one bounds check; the compiler merges the loads
+		v := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if v&hi != 0 || (v-lo)&^v&hi != 0 {
 			break
 		}
 	}
 	for ; i < len(s); i++ {
 		if c := s[i]; c == 0 {
-			return false
+			return i, false
 		} else if c >= utf8.RuneSelf {
-			return utf8.Valid(s[i:]) && bytes.IndexByte(s[i:], 0) < 0
+			return i, true
 		}
 	}
-	return true
-}
-
-// asciiNoZero reports whether the eight bytes in v are all ASCII and none
-// is zero (no high bit set; the classic has-a-zero-byte test finds none).
-func asciiNoZero(v uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	return v&hi == 0 && (v-lo)&^v&hi == 0
+	return i, true
 }
 
 func itoa(n int) string {
