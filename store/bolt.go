@@ -110,7 +110,11 @@ type Bolt struct {
 	busy                      atomic.Bool   // the committer is busy: see setBusy
 	idle                      chan struct{} // a token when busy turns false
 
-	// The indexer of a durable store (see indexLoop).
+	// The indexer of a durable store (see indexLoop). ixDone holds a
+	// token per indexed record; it is buffered so that the indexer, done
+	// long before the sync, does not wait for the committer, whose receive
+	// would then have to wake it (measured: 12.9 µs median after each sync,
+	// 0.15 µs buffered).
 	ixReq  chan *walRec
 	ixDone chan struct{}
 
@@ -229,7 +233,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	b.registered, b.applied, b.want = lsn, lsn, lsn
 	b.idle, b.allBack = make(chan struct{}, 1), make(chan struct{}, 1)
 	if !o.NoSync {
-		b.ixReq, b.ixDone = make(chan *walRec), make(chan struct{})
+		b.ixReq, b.ixDone = make(chan *walRec), make(chan struct{}, 1)
 		go b.indexLoop()
 	}
 	go b.applyLoop()
