@@ -138,14 +138,28 @@ func (s *Server) loadSessions() error {
 	}
 	now := time.Now()
 	ctx := context.Background()
-	for _, sv := range f.Sessions {
+	for i := range f.Sessions {
+		sv := &f.Sessions[i]
+		if err := sv.check(); err != nil {
+			// The file is ours, so this is damage: keep the rest.
+			s.log.Warn("transport: session file: session dropped", "file", s.opts.SessionFile, "index", i, "err", err)
+			continue
+		}
+		if s.sessions[sv.ID] != nil {
+			s.log.Warn("transport: session file: duplicate session dropped", "file", s.opts.SessionFile, "client", sv.ID)
+			continue
+		}
 		left := s.opts.SessionExpiry - now.Sub(sv.Away)
 		if s.opts.SessionExpiry > 0 && left <= 0 {
 			continue
 		}
 		ss, err := newSession(s, sv.ID, false)
 		if err != nil {
-			return err
+			for _, ss := range s.sessions {
+				ss.destroy()
+			}
+			clear(s.sessions)
+			return fmt.Errorf("transport: session file %s: %w", s.opts.SessionFile, err)
 		}
 		ss.awaySince = sv.Away
 		ss.nextID = sv.NextID
@@ -191,6 +205,70 @@ func (s *Server) loadSessions() error {
 		s.sessions[sv.ID] = ss
 	}
 	return os.Remove(s.opts.SessionFile)
+}
+
+// check reports what makes sv something saveSessions cannot have written:
+// what the server would otherwise send to the client as a malformed packet
+// or trip over.
+func (sv *savedSession) check() error {
+	if sv.ID == "" || !mqtt.ValidString(sv.ID) {
+		return fmt.Errorf("client id %q", sv.ID)
+	}
+	for i, sub := range sv.Subs {
+		switch {
+		case sub.QoS > byte(mqtt.ExactlyOnce):
+			return fmt.Errorf("subscription %d: QoS %d", i, sub.QoS)
+		case sub.Plain && (!mqtt.ValidTopicFilter(sub.Filter) || sub.Channel != sub.Filter+"/"):
+			return fmt.Errorf("subscription %d: plain filter %q, channel %q", i, sub.Filter, sub.Channel)
+		case !sub.Plain && (sub.Key == "" || !mqtt.ValidString(sub.Filter) || !strings.HasPrefix(sub.Filter, sub.Key+"/")):
+			return fmt.Errorf("subscription %d: filter %q, key %q", i, sub.Filter, sub.Key)
+		}
+	}
+	for i, m := range sv.Queue {
+		if err := m.check(); err != nil {
+			return fmt.Errorf("queued message %d: %w", i, err)
+		}
+		if m.PacketID != 0 || m.Rel {
+			return fmt.Errorf("queued message %d: has a packet id", i)
+		}
+	}
+	ids := make(map[uint16]bool, len(sv.Inflight))
+	for i, m := range sv.Inflight {
+		switch {
+		case m.PacketID == 0 || ids[m.PacketID]:
+			return fmt.Errorf("message in flight %d: packet id %d", i, m.PacketID)
+		case m.QoS == byte(mqtt.AtMostOnce) || (m.Rel && m.QoS != byte(mqtt.ExactlyOnce)):
+			return fmt.Errorf("message in flight %d: QoS %d", i, m.QoS)
+		case !m.Rel:
+			if err := m.check(); err != nil {
+				return fmt.Errorf("message in flight %d: %w", i, err)
+			}
+		}
+		ids[m.PacketID] = true
+	}
+	clear(ids)
+	for i, q := range sv.InQoS2 {
+		if q.PacketID == 0 || ids[q.PacketID] || !mqtt.ValidTopicName(q.Topic) {
+			return fmt.Errorf("incoming QoS 2 message %d: packet id %d, topic %q", i, q.PacketID, q.Topic)
+		}
+		ids[q.PacketID] = true
+	}
+	return nil
+}
+
+// check reports what makes m unfit to be sent as a PUBLISH.
+func (m *savedMsg) check() error {
+	topic := m.Channel
+	if m.Plain {
+		var ok bool
+		if topic, ok = strings.CutSuffix(topic, "/"); !ok {
+			return fmt.Errorf("plain channel %q", m.Channel)
+		}
+	}
+	if m.QoS > byte(mqtt.ExactlyOnce) || !mqtt.ValidTopicName(topic) {
+		return fmt.Errorf("QoS %d, channel %q", m.QoS, m.Channel)
+	}
+	return nil
 }
 
 func loadMsg(m savedMsg) outMsg {
