@@ -53,7 +53,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, protocols []string) (*Conn,
 		http.Error(w, "bad Sec-WebSocket-Key", http.StatusBadRequest)
 		return nil, ErrNotWebSocket
 	}
-	proto, offered := "", false
+	// The client's spelling of the server's most preferred subprotocol it
+	// offers.
+	proto, offered, rank := "", false, len(protocols)
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
 		for p := range strings.SplitSeq(v, ",") {
 			p = strings.TrimSpace(p)
@@ -61,9 +63,10 @@ func Upgrade(w http.ResponseWriter, r *http.Request, protocols []string) (*Conn,
 				continue
 			}
 			offered = true
-			for _, s := range protocols {
-				if proto == "" && strings.EqualFold(p, s) {
-					proto = p
+			for i, s := range protocols[:rank] {
+				if strings.EqualFold(p, s) {
+					proto, rank = p, i
+					break
 				}
 			}
 		}
