@@ -38,6 +38,10 @@ var errNoKey = security.NewKeyError(security.ErrInvalidKey)
 // errBanned is returned for a banned key.
 var errBanned = security.NewKeyError(security.ErrKeyBanned)
 
+// errKeyExpired is returned for a remembered key that has expired since, as
+// License.Check would.
+var errKeyExpired = security.NewKeyError(security.ErrKeyExpired)
+
 // authorize checks that c may perform op on ch with the key in co, in
 // Emitter's order: the channel has already been parsed; then the key is not
 // banned, decrypts, has not expired, belongs to the license, has the
@@ -81,10 +85,11 @@ func (e *Engine) authorize(c *Conn, op operation, ch *security.Channel, co *call
 		now = e.opts.Clock()
 	}
 	if ok {
-		// The key decrypted and allowed this channel before: what can
-		// have changed since is its expiry (and bans, checked above).
-		if err := a.license.Check(k, perm, now); err != nil {
-			return err
+		// The key passed Authorize for this channel and perm before, and
+		// the license, the key and perm are immutable: what can have
+		// changed since is its expiry (and bans, checked above).
+		if k.IsExpired(now) {
+			return errKeyExpired
 		}
 	} else {
 		if err := a.license.Authorize(k, perm, ch.Path, now); err != nil {
