@@ -120,6 +120,7 @@ type Bolt struct {
 
 	mu       sync.Mutex
 	queue    []*request
+	group    *group        // the answer of the requests in queue
 	answered atomic.Int64  // answered requests whose callers do not have the answer yet
 	allBack  chan struct{} // a token when answered drops to 0
 	stopping bool
@@ -227,7 +228,8 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	b := &Bolt{opts: o, db: db, path: path, ix: ix, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	b.pool.New = func() any { return &request{done: make(chan error, 1)} }
+	b.pool.New = func() any { return new(request) }
+	b.group = newGroup()
 	b.wal, b.pending, b.adone = wal, make(map[pkey][]byte), make(chan struct{})
 	b.acond = sync.NewCond(&b.amu)
 	b.registered, b.applied, b.want = lsn, lsn, lsn
@@ -400,7 +402,6 @@ func (ix *logIndex) warm(tx *bbolt.Tx) {
 type request struct {
 	buf  []byte
 	ents []entry
-	done chan error
 	// waiting is true from the queueing of the request until either the
 	// committer answers it or its caller gives up (ctx): see answered.
 	waiting atomic.Bool
@@ -454,6 +455,16 @@ func (r *request) encode(msgs []Message) {
 	r.buf = buf
 }
 
+// group is the answer to every request of one batch: the committer sets err
+// and closes done. One close wakes every writer of the batch (64 sends on
+// 64 channels took the committer 15 µs a batch, measured).
+type group struct {
+	done chan struct{}
+	err  error
+}
+
+func newGroup() *group { return &group{done: make(chan struct{})} }
+
 // Store implements Store. It returns after the commit (and, unless NoSync,
 // the sync) of the transaction that holds msgs. The work done on the calling
 // goroutine is validation and one copy of msgs into a pooled buffer.
@@ -478,6 +489,7 @@ func (b *Bolt) Store(ctx context.Context, msgs ...Message) error {
 	}
 	r.waiting.Store(true)
 	b.queue = append(b.queue, r)
+	g := b.group
 	if len(b.queue) == 1 {
 		select {
 		case b.wake <- struct{}{}:
@@ -485,21 +497,22 @@ func (b *Bolt) Store(ctx context.Context, msgs ...Message) error {
 		}
 	}
 	b.mu.Unlock()
-	select {
-	case err := <-r.done:
-		b.back()
-		b.pool.Put(r)
-		return err
-	case <-ctx.Done():
-		if !r.waiting.CompareAndSwap(true, false) { // answered meanwhile
-			err := <-r.done
-			b.back()
-			b.pool.Put(r)
-			return err
+	if cancel := ctx.Done(); cancel != nil {
+		select {
+		case <-g.done:
+		case <-cancel:
+			if r.waiting.CompareAndSwap(true, false) {
+				// The committer still owns r; it is dropped, never reused.
+				return ctx.Err()
+			}
+			<-g.done // answered meanwhile
 		}
-		// The committer still owns r; it is dropped, never reused.
-		return ctx.Err()
+	} else {
+		<-g.done
 	}
+	b.back()
+	b.pool.Put(r)
+	return g.err
 }
 
 // back records that the caller of an answered request has its answer.
@@ -553,6 +566,8 @@ func (b *Bolt) commitLoop() {
 			return
 		}
 		batch, b.queue = b.queue, batch[:0]
+		g := b.group
+		b.group = newGroup()
 		b.mu.Unlock()
 
 		var err error
@@ -576,9 +591,8 @@ func (b *Bolt) commitLoop() {
 			}
 		}
 		b.answered.Add(int64(n))
-		for _, r := range batch {
-			r.done <- err
-		}
+		g.err = err
+		close(g.done)
 		clear(batch)
 	}
 }

@@ -11,7 +11,7 @@ import (
 func BenchmarkStoreCallerWork(b *testing.B) {
 	o := Options{}.withDefaults()
 	bs := &Bolt{opts: o}
-	bs.pool.New = func() any { return &request{done: make(chan error, 1)} }
+	bs.pool.New = func() any { return new(request) }
 	msgs := []Message{{ID: NewID(time.Now().UnixNano(), 1), Channel: "bench/ch0001/", Payload: make([]byte, 256)}}
 	b.ReportAllocs()
 	for b.Loop() {
