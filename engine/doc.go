@@ -79,7 +79,7 @@
 //
 // A publish of a payload up to 2 KiB allocates nothing of its own:
 // Messages are carved from blocks of 64, and payload copies from shared
-// chunks, of 8 KiB for payloads up to 512 bytes and of 32 KiB for larger ones
+// chunks, of 8 KiB for payloads up to 512 bytes and of 28 KiB for larger ones
 // (one current block and pair of chunks per group of connections; twice
 // GOMAXPROCS groups, at most 64), which the garbage collector frees once no
 // Message carved from them is reachable. Handlers may keep messages as long
