@@ -18,31 +18,43 @@ import (
 	"github.com/heraldmq/herald/transport/mqtt"
 )
 
+// sessionServer is a server with plain topics on an MQTT-matching engine
+// (memory store) that saves its sessions to a file on Shutdown.
+type sessionServer struct {
+	e    *engine.Engine
+	srv  *transport.Server
+	addr string
+	errc chan error
+}
+
+func startSessionServer(t testing.TB, file string) *sessionServer {
+	e, err := engine.New(engine.Options{Matcher: engine.MatchMQTT, Store: store.NewMemory(store.Options{})})
+	require.NoError(t, err)
+	srv, err := transport.New(e, transport.Options{PlainTopics: true, SessionFile: file})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	return &sessionServer{e: e, srv: srv, addr: ln.Addr().String(), errc: errc}
+}
+
+// stop shuts the server down (saving its sessions) and closes the engine.
+func (s *sessionServer) stop(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, s.srv.Shutdown(ctx))
+	require.ErrorIs(t, <-s.errc, transport.ErrServerClosed)
+	require.NoError(t, s.e.Close())
+}
+
 // TestSessionFileRestart checks that a persistent session (its subscription
 // and a QoS 1 message queued while the client was away) survives a restart
 // of the server when Options.SessionFile is set.
 func TestSessionFileRestart(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sessions")
-	start := func() (*engine.Engine, *transport.Server, string, chan error) {
-		e, err := engine.New(engine.Options{Matcher: engine.MatchMQTT, Store: store.NewMemory(store.Options{})})
-		require.NoError(t, err)
-		srv, err := transport.New(e, transport.Options{PlainTopics: true, SessionFile: file})
-		require.NoError(t, err)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		return e, srv, "tcp://" + ln.Addr().String(), errc
-	}
-	stop := func(e *engine.Engine, srv *transport.Server, errc chan error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, srv.Shutdown(ctx))
-		require.ErrorIs(t, <-errc, transport.ErrServerClosed)
-		require.NoError(t, e.Close())
-	}
-
-	e, srv, url, errc := start()
+	sv := startSessionServer(t, file)
+	srv, url := sv.srv, "tcp://"+sv.addr
 	sub := pahoConnect(t, url, "persistent", false)
 	pahoSubscribe(t, sub, "persist/+", 1)
 	sub.Disconnect(100)
@@ -52,11 +64,12 @@ func TestSessionFileRestart(t *testing.T) {
 	// The publisher's clean session ends when the server has read its
 	// DISCONNECT.
 	require.Eventually(t, func() bool { return srv.Stats().Sessions == 1 }, 5*time.Second, time.Millisecond)
-	stop(e, srv, errc)
+	sv.stop(t)
 	require.FileExists(t, file)
 
-	e, srv, url, errc = start()
-	defer stop(e, srv, errc)
+	sv = startSessionServer(t, file)
+	defer sv.stop(t)
+	srv, url = sv.srv, "tcp://"+sv.addr
 	require.Equal(t, 1, srv.Stats().Sessions)
 	got := make(chan pahoMsg, 10)
 	o := paho.NewClientOptions().AddBroker(url).SetClientID("persistent").SetCleanSession(false).

@@ -105,16 +105,10 @@ func FuzzSessionFile(f *testing.F) {
 // QoS 2 message whose PUBREL has not come.
 func realSessionFile(t testing.TB) []byte {
 	file := filepath.Join(t.TempDir(), "sessions")
-	e, err := engine.New(engine.Options{Matcher: engine.MatchMQTT, Store: store.NewMemory(store.Options{})})
-	require.NoError(t, err)
-	srv, err := transport.New(e, transport.Options{PlainTopics: true, SessionFile: file})
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	sv := startSessionServer(t, file)
+	srv := sv.srv
 
-	sub := dialRaw(t, ln.Addr().String())
+	sub := dialRaw(t, sv.addr)
 	sub.send(mqtt.Packet{Type: mqtt.Connect, ClientID: "kept"})
 	sub.expect(mqtt.Connack)
 	sub.send(mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{
@@ -123,7 +117,7 @@ func realSessionFile(t testing.TB) []byte {
 	sub.send(mqtt.Packet{Type: mqtt.Publish, QoS: 2, ID: 9, Topic: []byte("s/in"), Payload: []byte("no pubrel")})
 	sub.expect(mqtt.Pubrec)
 
-	pub := dialRaw(t, ln.Addr().String())
+	pub := dialRaw(t, sv.addr)
 	pub.connect("pub", 0)
 	pub.send(mqtt.Packet{Type: mqtt.Publish, QoS: 1, ID: 1, Topic: []byte("s/1"), Payload: []byte("in flight 1")})
 	pub.expect(mqtt.Puback)
@@ -141,11 +135,7 @@ func realSessionFile(t testing.TB) []byte {
 	}
 	pub.nc.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, srv.Shutdown(ctx))
-	require.ErrorIs(t, <-errc, transport.ErrServerClosed)
-	require.NoError(t, e.Close())
+	sv.stop(t)
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
 	return b
