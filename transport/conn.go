@@ -754,15 +754,7 @@ func (c *conn) writeLoop(s *session) {
 		if c.ws != nil {
 			buf.b = append(buf.b, make([]byte, websocket.MaxHeaderLen)...) // room for the frame header
 		}
-		for i := range batch {
-			f := &batch[i]
-			if f.m == nil {
-				buf.b = append(buf.b, ctrl[f.ctrl:f.ctrl+f.nctrl]...)
-			} else {
-				buf.b, _ = mqtt.AppendPublish(buf.b, f.topic(), f.m.Payload, f.qos, f.id, false, f.retain)
-			}
-			batch[i] = inflight{}
-		}
+		buf.b = appendBatch(buf.b, batch, ctrl)
 		c.setWriteDeadline()
 		var err error
 		if c.ws != nil {
@@ -812,18 +804,25 @@ func (c *conn) encodeBatch(s *session, buf []byte) ([]byte, bool) {
 	ctrl := s.ctrl
 	s.ctrl = reuse(c.spare, &ctrlPool)
 	s.mu.Unlock()
-	for i := range batch {
-		f := &batch[i]
-		if f.m == nil {
-			buf = append(buf, ctrl[f.ctrl:f.ctrl+f.nctrl]...)
-		} else {
-			buf, _ = mqtt.AppendPublish(buf, f.topic(), f.m.Payload, f.qos, f.id, false, f.retain)
-		}
-		batch[i] = inflight{}
-	}
+	buf = appendBatch(buf, batch, ctrl)
 	c.batch = release(batch, keptBatchCap, &batchPool)
 	c.spare = release(ctrl, keptCtrlCap, &ctrlPool)
 	return buf, true
+}
+
+// appendBatch appends the encoding of batch (messages, and control packets
+// whose bytes are in ctrl) to dst, and clears batch's items.
+func appendBatch(dst []byte, batch []inflight, ctrl []byte) []byte {
+	for i := range batch {
+		f := &batch[i]
+		if f.m == nil {
+			dst = append(dst, ctrl[f.ctrl:f.ctrl+f.nctrl]...)
+		} else {
+			dst, _ = mqtt.AppendPublish(dst, f.topic(), f.m.Payload, f.qos, f.id, false, f.retain)
+		}
+		batch[i] = inflight{}
+	}
+	return dst
 }
 
 // pendingFlush is an inline write a publisher owes a session (see
