@@ -278,7 +278,7 @@ func (a *byteArena) copyOf(p []byte, chunkSize int) []byte {
 func makeNoZero(n int) []byte {
 	var sb strings.Builder
 	sb.Grow(n)
-	sb.WriteByte(0) // String of an empty Builder need not point at its buffer
+	sb.WriteByte(0)  // String of an empty Builder need not point at its buffer
 	s := sb.String() // s and sb are dropped here: nothing reads them again
 	return unsafe.Slice(unsafe.StringData(s), sb.Cap())[:n:n]
 }
