@@ -36,7 +36,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			}
 			for range bc.bans {
 				other, _ := e.License().Mint(security.KeySpec{Channel: "x/", Permissions: security.PermRead})
-				if err := e.Keyban(b.Context(), master, other, true); err != nil {
+				if err := e.Ban(b.Context(), master, other); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -44,11 +44,11 @@ func BenchmarkAuthorize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var opts [1]Option
+			var opts [1]PublishOption
 			opts[0] = WithKey(key)
 			run := func() error {
 				var co callOptions
-				co.apply(opts[:])
+				co.applyPublish(opts[:])
 				return e.authorize(c, opPublish, &ch, &co)
 			}
 			if err := run(); err != nil { // the key is now cached
@@ -77,10 +77,10 @@ func BenchmarkAuthorizeParallel(b *testing.B) {
 	ch, _ := security.ParseChannel("app/room/42/")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		opts := []Option{WithKey(key)}
+		opts := []PublishOption{WithKey(key)}
 		for pb.Next() {
 			var co callOptions
-			co.apply(opts)
+			co.applyPublish(opts)
 			if err := e.authorize(c, opPublish, &ch, &co); err != nil {
 				b.Error(err)
 				return

@@ -6,10 +6,11 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/heraldmq/herald/internal/fsutil"
 )
 
 // BanFile returns a BanStore that keeps banned keys in the file at path, one
@@ -50,7 +51,11 @@ func (f *banFile) load() error {
 	return nil
 }
 
-func (f *banFile) SaveBan(ctx context.Context, key string, banned bool) error {
+func (f *banFile) AddBan(ctx context.Context, key string) error { return f.save(ctx, key, true) }
+
+func (f *banFile) RemoveBan(ctx context.Context, key string) error { return f.save(ctx, key, false) }
+
+func (f *banFile) save(ctx context.Context, key string, banned bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.load(); err != nil {
@@ -78,31 +83,5 @@ func (f *banFile) write(keys map[string]struct{}) error {
 		b.WriteString(k)
 		b.WriteByte('\n')
 	}
-	dir := filepath.Dir(f.path)
-	tmp, err := os.CreateTemp(dir, ".herald-bans-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after the rename
-	if _, err := tmp.WriteString(b.String()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(name, f.path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.WriteFileAtomic(f.path, []byte(b.String()), 0o600)
 }

@@ -31,9 +31,9 @@ func TestBansInBoltStore(t *testing.T) {
 	e, err := engine.New(engine.Options{License: emitterLicense, Store: open()})
 	require.NoError(t, err)
 	other := mint(t, e, "x/", "r", 0)
-	require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true))
-	require.NoError(t, e.Keyban(ctx, emitterMaster, other, true))
-	require.NoError(t, e.Keyban(ctx, emitterMaster, other, false))
+	require.NoError(t, e.Ban(ctx, emitterMaster, emitterRWabc))
+	require.NoError(t, e.Ban(ctx, emitterMaster, other))
+	require.NoError(t, e.Unban(ctx, emitterMaster, other))
 	require.NoError(t, e.Close()) // closes the store too
 
 	// The file itself holds exactly the ban.

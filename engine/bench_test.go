@@ -129,7 +129,7 @@ func BenchmarkPublishPayload(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/size=%d", mode, size), func(b *testing.B) {
 				_, c, wait := benchEngine(b, 1)
 				payload := make([]byte, size)
-				var opts []engine.Option
+				var opts []engine.PublishOption
 				if mode == "nocopy" {
 					opts = append(opts, engine.NoCopy())
 				}

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/topic"
 )
 
 // Conn is a connection to an Engine: the identity under which messages are
@@ -18,35 +20,34 @@ import (
 // Conn from one goroutine reach each subscriber in the order they were
 // published.
 type Conn struct {
-	e        *Engine
-	id       string
-	username string
-	trusted  bool
-	data     any
-	alloc    *allocShard // where its messages are carved from (message.go)
+	e       *Engine
+	id      Identity
+	trusted bool
+	alloc   *allocShard // where its messages are carved from
 
 	closed atomic.Bool
 	mu     sync.Mutex // guards subs
 	subs   map[*Subscription]struct{}
 
-	memoMu sync.Mutex // guards memo; taken with TryLock only (auth.go)
+	memoMu sync.Mutex // guards memo; taken with TryLock only
 	memo   authMemo
 }
 
 // ID returns the connection's id.
-func (c *Conn) ID() string { return c.id }
+func (c *Conn) ID() string { return c.id.ID }
 
 // Username returns the username given to Connect.
-func (c *Conn) Username() string { return c.username }
+func (c *Conn) Username() string { return c.id.Username }
 
 // Data returns ConnOptions.Data.
-func (c *Conn) Data() any { return c.data }
+func (c *Conn) Data() any { return c.id.Data }
+
+// Identity returns the connection's identity, as the subscribers of its
+// messages see it (Message.From).
+func (c *Conn) Identity() Identity { return c.id }
 
 // Trusted reports whether the connection may act without channel keys.
 func (c *Conn) Trusted() bool { return c.trusted }
-
-// Engine returns the engine the connection belongs to.
-func (c *Conn) Engine() *Engine { return c.e }
 
 // Close ends every subscription of the connection and forgets it. It is
 // idempotent.
@@ -88,12 +89,12 @@ func (c *Conn) usable() error {
 // message is in every matching subscription's queue (or an Inline handler
 // has run). ctx bounds the wait for a full queue under the Block policy and
 // for storing the message.
-func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts ...Option) error {
+func (c *Conn) Publish(ctx context.Context, channel string, payload []byte, opts ...PublishOption) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
 	var co callOptions
-	co.apply(opts)
+	co.applyPublish(opts)
 	ch, err := co.channel(channel, false)
 	if err != nil {
 		return err
@@ -148,7 +149,7 @@ func (co *callOptions) channel(channel string, filter bool) (security.Channel, e
 	return ch, nil
 }
 
-// merge takes the options found in a channel string, unless an Option
+// merge takes the options found in a channel string, unless an option
 // argument already set them.
 func (co *callOptions) merge(o *security.Options) {
 	if o.Has(security.OptionTTL) && co.has&hasTTL == 0 {
@@ -169,20 +170,24 @@ func (co *callOptions) merge(o *security.Options) {
 }
 
 // checkPlainTopic validates a plain MQTT topic name or filter (with the
-// trailing '/' the transport adds).
+// trailing '/' the transport adds): topic's rules, UTF-8, not empty, and no
+// wildcard character in a topic name.
 func checkPlainTopic(t string, filter bool) error {
-	if len(t) < 2 || t[len(t)-1] != '/' || len(t) > security.MaxChannelLength || !utf8.ValidString(t) {
-		return ErrInvalidTopic
+	var err error
+	if filter {
+		err = topic.ValidateFilter(t)
+	} else {
+		err = topic.ValidateChannel(t)
 	}
-	for i := 0; i < len(t); i++ {
-		switch t[i] {
-		case 0:
-			return ErrInvalidTopic
-		case '+', '#':
-			if !filter {
-				return ErrInvalidTopic
-			}
-		}
+	switch {
+	case err != nil:
+		return err
+	case len(t) < 2:
+		return &topic.Error{Channel: t, Reason: "empty topic"}
+	case !utf8.ValidString(t):
+		return &topic.Error{Channel: t[:min(len(t), 64)], Reason: "not UTF-8"}
+	case !filter && strings.ContainsAny(t, "+#"):
+		return &topic.Error{Channel: t[:min(len(t), 64)], Reason: "wildcard character in a topic name"}
 	}
 	return nil
 }
@@ -201,12 +206,12 @@ type Handler func(*Message)
 //
 // A connection may hold several subscriptions to the same channel; each
 // receives every matching message.
-func (c *Conn) Subscribe(ctx context.Context, channel string, h Handler, opts ...Option) (*Subscription, error) {
+func (c *Conn) Subscribe(ctx context.Context, channel string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
 	var co callOptions
-	co.apply(opts)
+	co.applySubscribe(opts)
 	ch, err := co.channel(channel, true)
 	if err != nil {
 		return nil, err
@@ -229,7 +234,7 @@ func (c *Conn) Subscribe(ctx context.Context, channel string, h Handler, opts ..
 		}
 		s.q = newQueue(size, policy)
 	}
-	if err := e.beginReplay(s, &ch, &co); err != nil { // hold live messages until replay (history.go)
+	if err := e.beginReplay(s, &ch, &co); err != nil { // hold live messages until replay
 		return nil, err
 	}
 	c.mu.Lock()
@@ -264,13 +269,14 @@ func (c *Conn) Subscribe(ctx context.Context, channel string, h Handler, opts ..
 
 // Unsubscribe ends every subscription of this connection to channel (the
 // same string, without options, that was given to Subscribe). Unsubscribing
-// from a channel with no subscription is not an error.
-func (c *Conn) Unsubscribe(ctx context.Context, channel string, opts ...Option) error {
+// from a channel with no subscription is not an error. It does not block:
+// messages already queued for the subscriptions are discarded.
+func (c *Conn) Unsubscribe(channel string, opts ...UnsubscribeOption) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
 	var co callOptions
-	co.apply(opts)
+	co.applyUnsubscribe(opts)
 	ch, err := co.channel(channel, true)
 	if err != nil {
 		return err

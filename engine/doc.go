@@ -16,19 +16,22 @@
 //
 // Channels use Emitter's syntax: segments separated by '/', ending with '/',
 // with '+' matching one segment and options after '?' ("a/b/?ttl=30").
-// Options.Matcher chooses Emitter's matching (a subscription to "a/" also
-// receives "a/b/c/") or MQTT's (a filter matches at its own depth; '#' for
-// the rest). A subscription to "$share/<group>/<channel>" joins a share
-// group: each matching message goes to exactly one member of each group,
-// members taking turns (round robin).
+// Options.Matching chooses Emitter's matching (topic.Emitter: a subscription
+// to "a/" also receives "a/b/c/") or MQTT's (topic.MQTT: a filter matches at
+// its own depth; '#' for the rest). A subscription to
+// "$share/<group>/<channel>" joins a share group: each matching message goes
+// to exactly one member of each group, members taking turns (round robin).
 //
 // # Connections
 //
 // A Conn is an identity: the connection a message was published from (for
 // no-echo, WithoutEcho or "?me=0"), the holder of subscriptions, and later
 // the subject of presence and keys. A transport opens one Conn per network
-// client. A Conn opened with ConnOptions.Trusted may act without a channel
-// key; that is for in-process code the embedding program trusts.
+// client. A Conn opened with ConnOptions.Trusted acts without channel keys:
+// that is for in-process code the embedding program trusts, and for a
+// transport that authorises its clients itself. Subscribers see who
+// published a message through Message.From, an Identity (ID, username, the
+// data its owner attached) that grants nothing.
 //
 // # Channel keys
 //
@@ -42,9 +45,10 @@
 // replay. Options.License takes an existing Emitter license, so keys minted
 // by an Emitter broker keep working; with none, New creates one (read it with
 // Engine.License and keep it). Conn.Keygen mints keys from a master key, or
-// private-channel keys from a key with e; Engine.Keyban bans a key on every
-// connection at once. Decrypted keys are cached, so checking a key already
-// seen costs about 100 ns and no allocation.
+// private-channel keys from a key with e; Engine.Ban bans a key on every
+// connection at once, and Engine.Unban lifts the ban. Decrypted keys are
+// cached, so a key already seen is not decrypted again (see
+// BenchmarkAuthorize).
 //
 // # History and retained messages
 //
@@ -77,17 +81,22 @@
 //
 // # Memory
 //
-// A publish of a payload up to 2 KiB allocates nothing of its own:
-// Messages are carved from blocks of 64, and payload copies from shared
-// chunks, of 8 KiB for payloads up to 512 bytes and of 28 KiB for larger ones
-// (one current block and pair of chunks per group of connections; twice
-// GOMAXPROCS groups, at most 64), which the garbage collector frees once no
-// Message carved from them is reachable. Handlers may keep messages as long
-// as they like, but a Message kept long after its neighbours holds on to its
-// block and chunk and the payloads its neighbours reference (measured by
-// BenchmarkRetention: 9 to 14 KiB with 64-byte payloads, 70 KiB with 1 KiB
-// ones, as when each payload had an allocation of its own); keep
-// Message.Clone when keeping a few messages out of many.
+// A publish of a payload up to 2 KiB allocates nothing of its own: Messages
+// and payload copies are carved from shared blocks, which the garbage
+// collector frees once no Message carved from them is reachable. A Message
+// kept long after its neighbours holds on to its block; keep Message.Clone
+// when keeping a few messages out of many (see Message).
+//
+// # Options for one call
+//
+// Publish takes PublishOptions, Subscribe SubscribeOptions and Unsubscribe
+// UnsubscribeOptions; WithKey and PlainTopic are CallOptions that all three
+// take. An option that means nothing to a call does not compile there.
+// Some options exist for transports rather than for in-process code:
+// PlainTopic (MQTT topic names instead of Emitter channels), WithQoS and
+// Message.QoS (carried, not acted on), Inline (handlers that only queue),
+// NoCopy (buffers the caller gives away) and ConnOptions.Data (the
+// transport's per-client state, seen by subscribers through Message.From).
 //
 // # Concurrency
 //

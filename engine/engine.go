@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/trie"
 )
 
@@ -18,8 +19,8 @@ type Engine struct {
 	log       *slog.Logger
 	subs      *trie.Trie[*Subscription]
 	ids       *idGen
-	auth      authState     // channel keys: license, key cache, bans (auth.go)
-	shards    []allocShard  // Message headers and payload copies (message.go)
+	auth      authState     // channel keys: license, key cache, bans
+	shards    []allocShard  // Message headers and payload copies
 	nextShard atomic.Uint32 // shard of the next Conn
 
 	closed atomic.Bool
@@ -33,25 +34,25 @@ type Engine struct {
 func New(opts Options) (*Engine, error) {
 	clock := opts.Clock // nil: IDs read the wall clock through a wallClock
 	opts = opts.withDefaults()
-	if opts.Matcher != MatchEmitter && opts.Matcher != MatchMQTT {
+	if !opts.Matching.Valid() {
 		return nil, ErrInvalidOption
 	}
 	e := &Engine{
 		opts:   opts,
 		log:    opts.Logger,
-		subs:   trie.New[*Subscription](opts.Matcher.trieMode()),
+		subs:   trie.New[*Subscription](opts.Matching),
 		ids:    newIDGen(clock),
 		shards: newAllocShards(),
 		conns:  make(map[string]*Conn),
 	}
-	if err := e.initAuth(); err != nil { // channel keys (keys.go)
+	if err := e.initAuth(); err != nil { // channel keys
 		return nil, err
 	}
 	return e, nil
 }
 
-// Matcher returns the engine's matching mode.
-func (e *Engine) Matcher() Matcher { return e.opts.Matcher }
+// Matching returns the engine's matching mode, Options.Matching.
+func (e *Engine) Matching() topic.Mode { return e.opts.Matching }
 
 // Close closes every connection (ending their subscriptions), waits for all
 // subscription goroutines to return, and releases the engine. Messages still
@@ -72,7 +73,7 @@ func (e *Engine) Close() error {
 		c.close()
 	}
 	e.wg.Wait()
-	return e.closeHistory() // commits queued stores, stops the sweeper (history.go)
+	return e.closeHistory() // commits queued stores, stops the sweeper
 }
 
 // Connect opens a connection: the identity under which in-process code
@@ -85,17 +86,17 @@ func (e *Engine) Connect(opts ConnOptions) (*Conn, error) {
 	if opts.ID == "" {
 		opts.ID = newConnID()
 	}
-	c := &Conn{e: e, id: opts.ID, username: opts.Username, trusted: opts.Trusted, data: opts.Data, subs: make(map[*Subscription]struct{})}
+	c := &Conn{e: e, id: Identity{ID: opts.ID, Username: opts.Username, Data: opts.Data}, trusted: opts.Trusted, subs: make(map[*Subscription]struct{})}
 	c.alloc = &e.shards[int(e.nextShard.Add(1))&(len(e.shards)-1)]
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if _, ok := e.conns[c.id]; ok {
+	if _, ok := e.conns[c.id.ID]; ok {
 		return nil, ErrConnExists
 	}
-	e.conns[c.id] = c
+	e.conns[c.id.ID] = c
 	return c, nil
 }
 
@@ -132,8 +133,8 @@ func (e *Engine) startHandler(s *Subscription) bool {
 // removeConn forgets c.
 func (e *Engine) removeConn(c *Conn) {
 	e.mu.Lock()
-	if e.conns[c.id] == c {
-		delete(e.conns, c.id)
+	if e.conns[c.id.ID] == c {
+		delete(e.conns, c.id.ID)
 	}
 	e.mu.Unlock()
 }

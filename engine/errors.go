@@ -15,15 +15,11 @@ var (
 	// connection that is already open.
 	ErrConnExists = errors.New("engine: connection id already in use")
 
-	// ErrInvalidTopic is returned for a plain MQTT topic (PlainTopic) that
-	// is empty, not UTF-8, contains U+0000 or, for a publish, a wildcard.
-	ErrInvalidTopic = errors.New("engine: invalid topic")
-
 	// ErrInvalidOption is returned for an option value that is out of
 	// range, such as a negative TTL or queue size.
 	ErrInvalidOption = errors.New("engine: invalid option")
 
-	// ErrInvalidBanTarget is returned by Keyban when the key to ban does not
+	// ErrInvalidBanTarget is returned by Ban and Unban when the key to ban does not
 	// decrypt or belongs to another contract (Emitter answers 400).
 	ErrInvalidBanTarget = errors.New("engine: ban target is not a key of this license")
 )

@@ -3,8 +3,11 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 func ExampleConn_Subscribe() {
@@ -66,7 +69,7 @@ func ExampleWithoutEcho() {
 
 func ExampleNew_mqtt() {
 	ctx := context.Background()
-	e, _ := engine.New(engine.Options{Matcher: engine.MatchMQTT})
+	e, _ := engine.New(engine.Options{Matching: topic.MQTT})
 	defer e.Close()
 	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
 	for _, filter := range []string{"home/", "home/+/", "home/#/"} {
@@ -96,4 +99,30 @@ func Example_shareGroup() {
 	// Each job went to exactly one member, members taking turns.
 	fmt.Println(counts)
 	// Output: [10 10 10]
+}
+
+// With a Store, a publish with a TTL is kept, and a subscriber that asks for
+// history receives the stored messages first, oldest to newest, then the live
+// ones.
+func ExampleWithLast() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{Store: store.NewMemory(store.Options{})})
+	defer e.Close()
+	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+
+	for i := 1; i <= 3; i++ {
+		_ = c.Publish(ctx, "sensors/temp/", fmt.Appendf(nil, "reading %d", i), engine.WithTTL(time.Hour))
+	}
+	_ = c.Publish(ctx, "sensors/temp/", []byte("not kept")) // no TTL: delivered live only
+
+	sub, _ := c.Subscribe(ctx, "sensors/", nil, engine.WithLast(2))
+	_ = c.Publish(ctx, "sensors/temp/", []byte("live"))
+	for range 3 {
+		m, _ := sub.Next(ctx)
+		fmt.Println(m.Channel, m.String())
+	}
+	// Output:
+	// sensors/temp/ reading 2
+	// sensors/temp/ reading 3
+	// sensors/temp/ live
 }

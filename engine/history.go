@@ -16,9 +16,8 @@ import (
 	"github.com/heraldmq/herald/store"
 )
 
-// This file is where message history attaches to the publish and subscribe
-// paths (owned by the message-history work). The hooks in other files are
-// marked "(history.go)":
+// This file attaches message history to the publish and subscribe paths.
+// The hooks elsewhere:
 //   - Options.Store selects the store (nil: no history, no retained messages);
 //   - Conn.Publish calls persist before delivering the message;
 //   - Conn.Subscribe calls beginReplay before the subscription becomes visible
@@ -52,7 +51,7 @@ func (e *Engine) persist(ctx context.Context, c *Conn, m *Message, co *callOptio
 	if !withTTL && !retain {
 		return nil
 	}
-	sid := store.ID(m.ID)
+	sid := m.ID
 	var expires int64
 	if withTTL {
 		// Clamp before converting: ttl is seconds from outside input.
@@ -145,17 +144,10 @@ func (e *Engine) beginReplay(s *Subscription, ch *security.Channel, co *callOpti
 	return nil
 }
 
-func (e *Engine) storeMode() store.Mode {
-	if e.opts.Matcher == MatchMQTT {
-		return store.ModeMQTT
-	}
-	return store.ModeEmitter
-}
-
 // historyQuery returns the store query for the subscribe options, and false
 // when the subscriber asked for no history.
 func (e *Engine) historyQuery(filter string, co *callOptions) (store.Query, bool) {
-	q := store.Query{Filter: filter, Mode: e.storeMode()}
+	q := store.Query{Filter: filter, Mode: e.opts.Matching}
 	want := false
 	if co.has&hasLast != 0 {
 		if co.last == 0 {
@@ -223,7 +215,7 @@ func (e *Engine) deliverStored(ctx context.Context, s *Subscription, co *callOpt
 		}
 		stored = msgs
 	}
-	err := st.Retained(ctx, s.channel, e.storeMode(), func(m store.Message) error {
+	err := st.Retained(ctx, s.channel, e.opts.Matching, func(m store.Message) error {
 		stored = append(stored, m)
 		return nil
 	})
@@ -239,7 +231,7 @@ func (e *Engine) deliverStored(ctx context.Context, s *Subscription, co *callOpt
 	seen := make([]ID, 0, len(stored))
 	for i := range stored {
 		sm := &stored[i]
-		id := ID(sm.ID)
+		id := sm.ID
 		if len(seen) > 0 && seen[len(seen)-1] == id {
 			continue
 		}

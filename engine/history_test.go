@@ -13,11 +13,12 @@ import (
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/internal/leaktest"
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 	"github.com/stretchr/testify/require"
 )
 
 // historyStores runs fn against an engine with each store implementation.
-func historyStores(t *testing.T, matcher engine.Matcher, fn func(t *testing.T, e *engine.Engine, st store.Store)) {
+func historyStores(t *testing.T, matcher topic.Mode, fn func(t *testing.T, e *engine.Engine, st store.Store)) {
 	for _, kind := range []string{"memory", "bbolt"} {
 		t.Run(kind, func(t *testing.T) {
 			var st store.Store
@@ -28,7 +29,7 @@ func historyStores(t *testing.T, matcher engine.Matcher, fn func(t *testing.T, e
 				require.NoError(t, err)
 				st = b
 			}
-			e, err := engine.New(engine.Options{Store: st, Matcher: matcher})
+			e, err := engine.New(engine.Options{Store: st, Matching: matcher})
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, e.Close()) })
 			fn(t, e, st)
@@ -66,7 +67,7 @@ func payloads(ms []*engine.Message) []string {
 }
 
 func TestHistoryLastThenLive(t *testing.T) {
-	historyStores(t, engine.MatchEmitter, func(t *testing.T, e *engine.Engine, _ store.Store) {
+	historyStores(t, topic.Emitter, func(t *testing.T, e *engine.Engine, _ store.Store) {
 		ctx := context.Background()
 		c := trustedConn(t, e)
 		for i := range 10 {
@@ -147,7 +148,7 @@ func TestHistoryFromUntil(t *testing.T) {
 // every message whose Publish returned must reach every subscriber exactly
 // once, the replayed ones first and in publish order.
 func TestHistoryNoLossNoDuplicate(t *testing.T) {
-	historyStores(t, engine.MatchEmitter, func(t *testing.T, e *engine.Engine, _ store.Store) {
+	historyStores(t, topic.Emitter, func(t *testing.T, e *engine.Engine, _ store.Store) {
 		ctx := context.Background()
 		const publishers, each, subscribers = 4, 200, 8 // 800 messages: within last=1000 and 64 KiB
 		pubs := make([]*engine.Conn, publishers)
@@ -226,7 +227,7 @@ func TestHistoryNoLossNoDuplicate(t *testing.T) {
 }
 
 func TestRetained(t *testing.T) {
-	historyStores(t, engine.MatchMQTT, func(t *testing.T, e *engine.Engine, _ store.Store) {
+	historyStores(t, topic.MQTT, func(t *testing.T, e *engine.Engine, _ store.Store) {
 		ctx := context.Background()
 		c := trustedConn(t, e)
 		require.NoError(t, c.Publish(ctx, "r/a/", []byte("a1"), engine.WithRetain()))
@@ -268,7 +269,7 @@ func TestRetained(t *testing.T) {
 }
 
 func TestHistoryTTLLimits(t *testing.T) {
-	historyStores(t, engine.MatchEmitter, func(t *testing.T, e *engine.Engine, st store.Store) {
+	historyStores(t, topic.Emitter, func(t *testing.T, e *engine.Engine, st store.Store) {
 		ctx := context.Background()
 		c := trustedConn(t, e)
 		require.ErrorIs(t, c.Publish(ctx, "l/", []byte("x"), engine.WithTTL(-time.Second)), engine.ErrInvalidOption)

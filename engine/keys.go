@@ -20,9 +20,12 @@ const DefaultKeyCacheSize = 4096
 type BanStore interface {
 	// LoadBans returns every banned key. New calls it once.
 	LoadBans(ctx context.Context) ([]string, error)
-	// SaveBan records that key is now banned (banned true) or no longer
-	// banned. It returns once the change is durable.
-	SaveBan(ctx context.Context, key string, banned bool) error
+	// AddBan records that key is banned. It returns once the change is
+	// durable.
+	AddBan(ctx context.Context, key string) error
+	// RemoveBan records that key is no longer banned. It returns once the
+	// change is durable.
+	RemoveBan(ctx context.Context, key string) error
 }
 
 // initAuth sets up the license, the key cache and the ban list. It is called
@@ -87,18 +90,35 @@ func (c *Conn) Keygen(key string, spec security.KeySpec) (newKey, channel string
 	if spec.Now.IsZero() {
 		spec.Now = e.opts.Clock()
 	}
-	return e.auth.license.Keygen(key, spec, c.id)
+	return e.auth.license.Keygen(key, spec, c.id.ID)
 }
 
-// Keyban bans target (banned true) or lifts its ban (banned false), as
-// Emitter's emitter/keyban/ request does. secret must be a master key of the
-// engine's license that is not banned itself; target must be a key of the
-// same contract (otherwise ErrInvalidBanTarget, status 400). From the moment
-// a ban is in place every operation with target is refused (401), on every
-// connection. With Options.Bans the change is saved there: a ban takes
-// effect even if saving it fails (the error is returned), and a ban is
-// lifted only once the change is saved.
-func (e *Engine) Keyban(ctx context.Context, secret, target string, banned bool) error {
+// Ban bans target, as Emitter's emitter/keyban/ request does. secret must be
+// a master key of the engine's license that is not banned itself; target
+// must be a key of the same contract (otherwise ErrInvalidBanTarget, status
+// 400). From the moment a ban is in place every operation with target is
+// refused (401), on every connection. With a BanStore the ban is saved there;
+// it takes effect even if saving it fails (the error is returned). Banning a
+// banned key is not an error.
+func (e *Engine) Ban(ctx context.Context, secret, target string) error {
+	if err := e.checkBan(secret, target); err != nil {
+		return err
+	}
+	return e.auth.setBan(ctx, target, true)
+}
+
+// Unban lifts the ban on target, with the same checks as Ban. With a
+// BanStore the ban is lifted only once the change is saved. Unbanning a key
+// that is not banned is not an error.
+func (e *Engine) Unban(ctx context.Context, secret, target string) error {
+	if err := e.checkBan(secret, target); err != nil {
+		return err
+	}
+	return e.auth.setBan(ctx, target, false)
+}
+
+// checkBan checks the master key and the target of Ban and Unban.
+func (e *Engine) checkBan(secret, target string) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
@@ -113,7 +133,7 @@ func (e *Engine) Keyban(ctx context.Context, secret, target string, banned bool)
 	if err != nil || k.Contract() != a.license.Contract() {
 		return fmt.Errorf("%w: %w", ErrInvalidBanTarget, security.ErrStatusBadRequest)
 	}
-	return a.setBan(ctx, target, banned)
+	return nil
 }
 
 // Banned reports whether key is banned.
@@ -134,7 +154,7 @@ func (a *authState) setBan(ctx context.Context, key string, banned bool) error {
 		a.bans.Store(&next)
 		a.cache.remove(key)
 		if a.store != nil {
-			if err := a.store.SaveBan(ctx, key, true); err != nil {
+			if err := a.store.AddBan(ctx, key); err != nil {
 				return fmt.Errorf("engine: key banned but the ban was not saved: %w", err)
 			}
 		}
@@ -142,7 +162,7 @@ func (a *authState) setBan(ctx context.Context, key string, banned bool) error {
 	}
 	delete(next, key)
 	if a.store != nil {
-		if err := a.store.SaveBan(ctx, key, false); err != nil {
+		if err := a.store.RemoveBan(ctx, key); err != nil {
 			return fmt.Errorf("engine: key still banned, lifting the ban was not saved: %w", err)
 		}
 	}

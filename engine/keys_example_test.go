@@ -37,7 +37,7 @@ func ExampleConn_Keygen() {
 	s := engine.StatusOf(err)
 	fmt.Println(s.Status, s.Message)
 
-	_ = e.Keyban(ctx, master, key, true)
+	_ = e.Ban(ctx, master, key)
 	s = engine.StatusOf(c.Publish(ctx, "chat/room1/", nil, engine.WithKey(key)))
 	fmt.Println(s.Status, e.Banned(key))
 	// Output:
@@ -65,4 +65,30 @@ func ExampleConn_Keygen_extend() {
 	// Output:
 	// the security key with extend permission can only be used for private links
 	// inbox/CONN1/ <nil>
+}
+
+// A master key bans a channel key on every connection at once; BanFile (or a
+// store that keeps bans) makes the ban survive a restart.
+func ExampleEngine_Ban() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{})
+	defer e.Close()
+	master := e.License().NewMasterKey()
+	key, _ := e.License().Mint(security.KeySpec{Channel: "chat/#/", Permissions: security.ParsePermissions("rw")})
+
+	c, _ := e.Connect(engine.ConnOptions{})
+	fmt.Println(c.Publish(ctx, "chat/", []byte("before"), engine.WithKey(key)))
+
+	fmt.Println(e.Ban(ctx, master, key), e.Banned(key))
+	s := engine.StatusOf(c.Publish(ctx, "chat/", []byte("during"), engine.WithKey(key)))
+	fmt.Println(s.Status, s.Message)
+
+	fmt.Println(e.Unban(ctx, master, key), e.Banned(key))
+	fmt.Println(c.Publish(ctx, "chat/", []byte("after"), engine.WithKey(key)))
+	// Output:
+	// <nil>
+	// <nil> true
+	// 401 the security key provided is not authorized to perform this operation
+	// <nil> false
+	// <nil>
 }

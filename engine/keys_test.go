@@ -93,12 +93,12 @@ func TestAuthorizeStatuses(t *testing.T) {
 		"master as channel": {c.Publish(ctx, "a/b/c/", nil, engine.WithKey(emitterMaster)), security.ErrStatusUnauthorized, security.ErrPermissionDenied},
 		"read-only publish": {c.Publish(ctx, "r/", nil, engine.WithKey(mint(t, e, "r/", "r", 0))), security.ErrStatusUnauthorized, security.ErrPermissionDenied},
 		"write-only sub":    {sub(c, ctx, "w/", mint(t, e, "w/", "w", 0)), security.ErrStatusUnauthorized, security.ErrPermissionDenied},
-		"write-only unsub":  {c.Unsubscribe(ctx, "w/", engine.WithKey(mint(t, e, "w/", "w", 0))), security.ErrStatusUnauthorized, security.ErrPermissionDenied},
+		"write-only unsub":  {c.Unsubscribe("w/", engine.WithKey(mint(t, e, "w/", "w", 0))), security.ErrStatusUnauthorized, security.ErrPermissionDenied},
 		"wildcard publish":  {c.Publish(ctx, "a/+/c/", nil, engine.WithKey(emitterRWabc)), security.ErrStatusForbidden, engine.ErrWildcardPublish},
 		"invalid channel":   {c.Publish(ctx, "a/b/c", nil, engine.WithKey(emitterRWabc)), security.ErrStatusBadRequest, security.ErrInvalidChannel},
 		"extend key":        {c.Publish(ctx, "p/", nil, engine.WithKey(mint(t, e, "p/", "rwe", 0))), security.ErrStatusExtendOnly, security.ErrExtendOnly},
 		"extend key sub":    {sub(c, ctx, "p/", mint(t, e, "p/", "rwe", 0)), security.ErrStatusExtendOnly, security.ErrExtendOnly},
-		"extend key unsub":  {c.Unsubscribe(ctx, "p/", engine.WithKey(mint(t, e, "p/", "rwe", 0))), security.ErrStatusExtendOnly, security.ErrExtendOnly},
+		"extend key unsub":  {c.Unsubscribe("p/", engine.WithKey(mint(t, e, "p/", "rwe", 0))), security.ErrStatusExtendOnly, security.ErrExtendOnly},
 	} {
 		t.Run(name, func(t *testing.T) {
 			requireStatus(t, tc.err, tc.status)
@@ -111,7 +111,7 @@ func TestAuthorizeStatuses(t *testing.T) {
 	// Valid keys work; an expired one stops working when the clock passes.
 	require.NoError(t, c.Publish(ctx, "a/b/c/", nil, engine.WithKey(emitterRWabc)))
 	require.NoError(t, sub(c, ctx, "a/b/c/", emitterRWabc))
-	require.NoError(t, c.Unsubscribe(ctx, "a/b/c/", engine.WithKey(emitterRWabc)))
+	require.NoError(t, c.Unsubscribe("a/b/c/", engine.WithKey(emitterRWabc)))
 	require.NoError(t, c.Publish(ctx, "a/b/c/", nil, engine.WithKey(short)))
 	later := now.Add(2 * time.Minute)
 	clock.Store(&later)
@@ -194,35 +194,35 @@ func TestKeyban(t *testing.T) {
 	c := untrusted(t, e)
 	require.NoError(t, c.Publish(ctx, "a/b/c/", nil, engine.WithKey(emitterRWabc))) // now cached
 
-	require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true))
+	require.NoError(t, e.Ban(ctx, emitterMaster, emitterRWabc))
 	require.True(t, e.Banned(emitterRWabc))
 	err := c.Publish(ctx, "a/b/c/", nil, engine.WithKey(emitterRWabc))
 	requireStatus(t, err, security.ErrStatusUnauthorized)
 	require.ErrorIs(t, err, security.ErrKeyBanned)
 	requireStatus(t, sub(c, ctx, "a/b/c/", emitterRWabc), security.ErrStatusUnauthorized)
-	requireStatus(t, c.Unsubscribe(ctx, "a/b/c/", engine.WithKey(emitterRWabc)), security.ErrStatusUnauthorized)
-	require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true), "banning twice is fine")
+	requireStatus(t, c.Unsubscribe("a/b/c/", engine.WithKey(emitterRWabc)), security.ErrStatusUnauthorized)
+	require.NoError(t, e.Ban(ctx, emitterMaster, emitterRWabc), "banning twice is fine")
 
-	require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, false))
+	require.NoError(t, e.Unban(ctx, emitterMaster, emitterRWabc))
 	require.False(t, e.Banned(emitterRWabc))
 	require.NoError(t, c.Publish(ctx, "a/b/c/", nil, engine.WithKey(emitterRWabc)))
 
 	// Only a master key of the license bans, and only keys of the license.
-	requireStatus(t, e.Keyban(ctx, emitterRWabc, emitterRWabc, true), security.ErrStatusUnauthorized)
-	err = e.Keyban(ctx, emitterMaster, "not-a-key", true)
+	requireStatus(t, e.Ban(ctx, emitterRWabc, emitterRWabc), security.ErrStatusUnauthorized)
+	err = e.Ban(ctx, emitterMaster, "not-a-key")
 	requireStatus(t, err, security.ErrStatusBadRequest)
 	require.ErrorIs(t, err, engine.ErrInvalidBanTarget)
 	otherKey, err := security.NewLicense().Mint(security.KeySpec{Channel: "a/", Permissions: security.PermRead})
 	require.NoError(t, err)
-	require.ErrorIs(t, e.Keyban(ctx, emitterMaster, otherKey, true), engine.ErrInvalidBanTarget)
+	require.ErrorIs(t, e.Ban(ctx, emitterMaster, otherKey), engine.ErrInvalidBanTarget)
 
 	// A banned master key can neither generate keys nor lift bans.
 	second := e.License().NewMasterKey()
-	require.NoError(t, e.Keyban(ctx, second, emitterMaster, true))
+	require.NoError(t, e.Ban(ctx, second, emitterMaster))
 	_, _, err = c.Keygen(emitterMaster, security.KeySpec{Channel: "a/", Permissions: security.PermRead})
 	require.ErrorIs(t, err, security.ErrKeyBanned)
-	require.ErrorIs(t, e.Keyban(ctx, emitterMaster, emitterMaster, false), security.ErrKeyBanned)
-	require.NoError(t, e.Keyban(ctx, second, emitterMaster, false))
+	require.ErrorIs(t, e.Unban(ctx, emitterMaster, emitterMaster), security.ErrKeyBanned)
+	require.NoError(t, e.Unban(ctx, second, emitterMaster))
 }
 
 // TestKeybanImmediate bans a key while other goroutines publish with it:
@@ -251,7 +251,7 @@ func TestKeybanImmediate(t *testing.T) {
 			}
 		})
 	}
-	require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true))
+	require.NoError(t, e.Ban(ctx, emitterMaster, emitterRWabc))
 	banned.Store(true)
 	// Let every publisher observe the ban at least once.
 	c := untrusted(t, e)
@@ -267,9 +267,9 @@ func TestBansSurviveRestart(t *testing.T) {
 	e, err := engine.New(opts)
 	require.NoError(t, err)
 	k2 := mint(t, e, "x/", "r", 0)
-	require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true))
-	require.NoError(t, e.Keyban(ctx, emitterMaster, k2, true))
-	require.NoError(t, e.Keyban(ctx, emitterMaster, k2, false))
+	require.NoError(t, e.Ban(ctx, emitterMaster, emitterRWabc))
+	require.NoError(t, e.Ban(ctx, emitterMaster, k2))
+	require.NoError(t, e.Unban(ctx, emitterMaster, k2))
 	require.NoError(t, e.Close())
 
 	fi, err := os.Stat(path)
@@ -351,14 +351,17 @@ func (s banStore) LoadBans(context.Context) ([]string, error) {
 	return keys, nil
 }
 
-func (s banStore) SaveBan(_ context.Context, key string, banned bool) error {
+func (s banStore) AddBan(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if banned {
-		s.bans[key] = true
-	} else {
-		delete(s.bans, key)
-	}
+	s.bans[key] = true
+	return nil
+}
+
+func (s banStore) RemoveBan(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.bans, key)
 	return nil
 }
 
@@ -370,7 +373,7 @@ func TestBansInStore(t *testing.T) {
 
 	e, err := engine.New(engine.Options{License: emitterLicense, Store: newStore()})
 	require.NoError(t, err)
-	require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true))
+	require.NoError(t, e.Ban(ctx, emitterMaster, emitterRWabc))
 	require.NoError(t, e.Close())
 	require.Equal(t, map[string]bool{emitterRWabc: true}, bans)
 
@@ -413,7 +416,7 @@ func TestAuthorizeRepeated(t *testing.T) {
 				}
 				return err
 			}
-			return c.Unsubscribe(ctx, ch, engine.WithKey(key))
+			return c.Unsubscribe(ch, engine.WithKey(key))
 		}
 		want := do(untrusted(t, e))
 		got := do(c)
@@ -423,7 +426,25 @@ func TestAuthorizeRepeated(t *testing.T) {
 			later := now.Add(2 * time.Minute)
 			clock.Store(&later)
 		case i == 2000:
-			require.NoError(t, e.Keyban(ctx, emitterMaster, emitterRWabc, true))
+			require.NoError(t, e.Ban(ctx, emitterMaster, emitterRWabc))
 		}
 	}
+}
+
+// TestKeyedPublishAllocations checks that options passed by value, a key
+// among them, cost a keyed publish and its delivery no allocation.
+func TestKeyedPublishAllocations(t *testing.T) {
+	ctx := t.Context()
+	e := newEngine(t, engine.Options{License: emitterLicense})
+	c, err := e.Connect(engine.ConnOptions{}) // untrusted: the key is checked
+	require.NoError(t, err)
+	s, err := c.Subscribe(ctx, "a/b/c/", nil, engine.WithKey(emitterRWabc))
+	require.NoError(t, err)
+	require.Error(t, c.Publish(ctx, "a/b/c/", nil), "no key, no publish")
+	payload := make([]byte, 64)
+	allocs := testing.AllocsPerRun(1000, func() {
+		_ = c.Publish(ctx, "a/b/c/", payload, engine.WithKey(emitterRWabc), engine.WithQoS(1))
+		_, _ = s.Next(ctx)
+	})
+	require.Zero(t, allocs)
 }

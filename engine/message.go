@@ -3,45 +3,23 @@ package engine
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/heraldmq/herald/store"
 )
 
 // ID identifies a message. It is unique and time-ordered: bytes 0..7 are the
 // publish time in unix nanoseconds (big-endian), strictly increasing within an
 // engine, and bytes 8..15 are random per engine. Comparing two IDs as byte
-// strings compares their publish order.
-type ID [16]byte
-
-// Time returns the publish time encoded in the ID.
-func (id ID) Time() time.Time { return time.Unix(0, int64(binary.BigEndian.Uint64(id[:8]))) }
-
-// String returns the ID in standard base64, as Emitter's history API shows it.
-func (id ID) String() string { return base64.StdEncoding.EncodeToString(id[:]) }
-
-// IsZero reports whether id is the zero ID.
-func (id ID) IsZero() bool { return id == ID{} }
-
-// MarshalText encodes the ID as String does.
-func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
-
-// UnmarshalText decodes an ID encoded by MarshalText.
-func (id *ID) UnmarshalText(b []byte) error {
-	var tmp [24]byte
-	n, err := base64.StdEncoding.Decode(tmp[:], b)
-	if err != nil || n != len(id) {
-		return errors.New("engine: invalid message ID")
-	}
-	copy(id[:], tmp[:n])
-	return nil
-}
+// strings compares their publish order. It is the store's ID, so a message
+// and its stored copy share one.
+type ID = store.ID
 
 // idGen hands out IDs. The time part never goes backwards and never repeats
 // within one engine: two publishes that read the same clock get consecutive
@@ -136,9 +114,9 @@ func (c *wallClock) now() int64 {
 // costs nothing extra; but a kept Message holds on to its whole block of 64
 // headers, to what those headers reference (their channels, connections, and
 // payloads too large for a chunk or published with NoCopy) and to its
-// payload's chunk: 10 to 38 KiB plus those payloads, against about 150 bytes
-// plus its payload for a Message of its own. A program that keeps a
-// few messages out of many for a long time (the last message of each
+// payload's chunk, some tens of KiB (see BenchmarkRetention), against about
+// 150 bytes plus its payload for a Message of its own. A program that keeps
+// a few messages out of many for a long time (the last message of each
 // channel, say) should keep a Clone instead.
 type Message struct {
 	// ID is unique and time-ordered; ID.Time() is the publish time.
@@ -161,9 +139,23 @@ type Message struct {
 	from *Conn
 }
 
-// From returns the connection that published the message, or nil for a
-// message replayed from the store.
-func (m *Message) From() *Conn { return m.from }
+// Identity is who a connection is, as the subscribers of its messages see
+// it: its ID, its username and the data its owner attached (ConnOptions).
+// It grants nothing: a subscriber cannot act as the publisher.
+type Identity struct {
+	ID       string
+	Username string
+	Data     any
+}
+
+// From returns the identity of the connection that published the message;
+// it is the zero Identity for a message replayed from the store.
+func (m *Message) From() Identity {
+	if m.from == nil {
+		return Identity{}
+	}
+	return m.from.id
+}
 
 // Time returns the publish time, taken from the ID.
 func (m *Message) Time() time.Time { return m.ID.Time() }
@@ -192,9 +184,9 @@ func (m *Message) Clone() *Message {
 // Messages are carved from shared blocks so that a publish costs no
 // allocation of its own: headers from blocks of msgsPerSlab Messages, and
 // copied payloads up to maxSmallPayload bytes from chunks of smallChunkSize
-// bytes, up to maxLargePayload from chunks of largeChunkSize (a 1 KiB payload
-// of its own costs its publisher about 500 ns in allocation and collection:
-// BenchmarkPublishPayload/copy/size=1024 725 -> 600 ns with chunks). All are
+// bytes, up to maxLargePayload from chunks of largeChunkSize (a payload of its
+// own costs its publisher an allocation and its collection; see
+// BenchmarkPublishPayload). All are
 // carved with one atomic add, so concurrent publishers take no lock. A block
 // lives as long as any Message (or payload) carved from it, which bounds what
 // a kept Message holds on to: see the Message documentation.
@@ -270,9 +262,8 @@ func (a *byteArena) copyOf(p []byte, chunkSize int) []byte {
 // makeNoZero returns a byte slice of length n (at most a few tens of KiB)
 // whose contents are not cleared: strings.Builder.Grow allocates its buffer
 // without zeroing it, which a chunk, overwritten piece by piece with
-// payloads, does not need. Clearing each 32 KiB chunk was 9% of the MQTT
-// broker's CPU time at 700k WebSocket 1 KiB messages/s (its memory is cold
-// by the time the collector hands it back). The bytes between and after the
+// payloads, does not need (clearing chunks showed in the MQTT broker's CPU
+// profile at high WebSocket rates). The bytes between and after the
 // payloads carved from a chunk are stale but unreachable: every payload's
 // capacity is its length.
 func makeNoZero(n int) []byte {

@@ -5,39 +5,8 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
-	"github.com/heraldmq/herald/trie"
+	"github.com/heraldmq/herald/topic"
 )
-
-// Matcher selects how subscriptions match channels. It is chosen once per
-// Engine.
-type Matcher uint8
-
-const (
-	// MatchEmitter is Emitter's default matching: a subscription to "a/"
-	// receives "a/", "a/b/" and "a/b/c/"; "+" matches exactly one segment; a
-	// trailing "#" segment ("a/#/") means the same as the prefix ("a/").
-	MatchEmitter Matcher = iota
-	// MatchMQTT is MQTT 3.1.1 matching: a filter matches only at its own
-	// depth, "+" matches one level, a trailing "#" matches the rest
-	// (including the parent level), and a filter starting with a wildcard
-	// never matches a channel whose first segment starts with '$'.
-	MatchMQTT
-)
-
-// String returns "emitter" or "mqtt".
-func (m Matcher) String() string {
-	if m == MatchMQTT {
-		return "mqtt"
-	}
-	return "emitter"
-}
-
-func (m Matcher) trieMode() trie.Mode {
-	if m == MatchMQTT {
-		return trie.MQTT
-	}
-	return trie.Emitter
-}
 
 // Overflow is what a subscription does when a message arrives and its queue
 // is full, that is when its handler (or the goroutine ranging over it) has
@@ -82,8 +51,9 @@ const (
 // with Emitter matching and no history. New copies the Options; changing
 // them afterwards has no effect.
 type Options struct {
-	// Matcher chooses Emitter (default) or MQTT matching semantics.
-	Matcher Matcher
+	// Matching chooses how subscriptions match channels: topic.Emitter (the
+	// zero value: a subscription to "a/" also receives "a/b/") or topic.MQTT.
+	Matching topic.Mode
 
 	// QueueSize is the default number of messages a subscription buffers
 	// for a handler that has not caught up. Zero means DefaultQueueSize.
@@ -106,7 +76,7 @@ type Options struct {
 	// tests.
 	Clock func() time.Time
 
-	// Store keeps message history and retained messages (history.go): a
+	// Store keeps message history and retained messages: a
 	// publish with a TTL (and a key with s) is stored, a publish with the
 	// retain flag sets the channel's retained message, and Subscribe replays
 	// what WithLast, WithFrom and WithUntil ask for (with a key with l) and
@@ -115,7 +85,7 @@ type Options struct {
 	// The Engine owns it from New on: Engine.Close closes it.
 	Store store.Store
 
-	// Channel keys (auth.go, keys.go).
+	// Channel keys.
 
 	// License is the Emitter license string channel keys are checked
 	// against (any generation; an Emitter broker's license keeps its keys
@@ -170,69 +140,120 @@ type ConnOptions struct {
 	// as a transport's session; see Conn.Data and Message.From.
 	Data any
 
-	// Trusted connections may act without a channel key. Only in-process
-	// code the embedding program trusts should set it; a transport never
-	// does for its network clients. The zero value (untrusted) is the safe
-	// default.
+	// Trusted connections act without channel keys: the engine checks none
+	// of their operations. Set it for in-process code the embedding program
+	// trusts, or for a transport's connection whose every operation the
+	// transport authorises itself (as the MQTT transport does for plain
+	// topics with its Authorizer). The zero value (untrusted) is the safe
+	// default: every operation needs a key with the right permission.
 	Trusted bool
 }
 
-// Option adjusts one Publish, Subscribe or Unsubscribe call. Options are
-// plain values: passing them does not allocate.
-type Option struct {
-	kind optionKind
-	n    int64
-	s    string
-	ovf  Overflow
+// PublishOption adjusts one Publish call: WithKey, PlainTopic, WithTTL,
+// WithoutEcho, WithRetain, WithQoS, NoCopy. Options are plain values: passing
+// them does not allocate.
+type PublishOption interface{ publishOption() }
+
+// SubscribeOption adjusts one Subscribe call: WithKey, PlainTopic, WithLast,
+// WithFrom, WithUntil, WithQueue, Inline.
+type SubscribeOption interface{ subscribeOption() }
+
+// UnsubscribeOption adjusts one Unsubscribe call: WithKey, PlainTopic.
+type UnsubscribeOption interface{ unsubscribeOption() }
+
+// CallOption is an option that every call takes: WithKey and PlainTopic.
+type CallOption interface {
+	PublishOption
+	SubscribeOption
+	UnsubscribeOption
 }
 
-type optionKind uint8
-
-const (
-	optKey optionKind = iota + 1
-	optTTL
-	optLast
-	optFrom
-	optUntil
-	optNoEcho
-	optRetain
-	optQueue
-	optInline
-	optPlain
-	optNoCopy
-	optQoS
+// The option values. Each implements the interfaces of the calls it has a
+// meaning for, so that a misplaced option does not compile; the calls read
+// them with a type switch, which keeps them off the heap.
+type (
+	keyOption    string
+	plainOption  struct{}
+	ttlOption    int64 // seconds
+	noEchoOption struct{}
+	retainOption struct{}
+	noCopyOption struct{}
+	qosOption    uint8
+	lastOption   int64
+	fromOption   int64 // unix seconds
+	untilOption  int64 // unix seconds
+	inlineOption struct{}
+	queueOption  struct {
+		size   int
+		policy Overflow
+	}
 )
 
+func (keyOption) publishOption()       {}
+func (keyOption) subscribeOption()     {}
+func (keyOption) unsubscribeOption()   {}
+func (plainOption) publishOption()     {}
+func (plainOption) subscribeOption()   {}
+func (plainOption) unsubscribeOption() {}
+func (ttlOption) publishOption()       {}
+func (noEchoOption) publishOption()    {}
+func (retainOption) publishOption()    {}
+func (noCopyOption) publishOption()    {}
+func (qosOption) publishOption()       {}
+func (lastOption) subscribeOption()    {}
+func (fromOption) subscribeOption()    {}
+func (untilOption) subscribeOption()   {}
+func (inlineOption) subscribeOption()  {}
+func (queueOption) subscribeOption()   {}
+
 // WithKey passes the channel key that authorises the call.
-func WithKey(key string) Option { return Option{kind: optKey, s: key} }
+func WithKey(key string) CallOption { return keyOption(key) }
+
+// PlainTopic marks the channel as a plain MQTT topic name (or filter) rather
+// than an Emitter channel: any UTF-8 text except the wildcards (which only a
+// filter may have), '?' being an ordinary character and no options. It must
+// still end with '/', which the transport adds, and obey topic.MaxLen. Plain
+// topics are meant for transports serving MQTT clients.
+func PlainTopic() CallOption { return plainOption{} }
 
 // WithTTL stores a published message in history for d (rounded down to whole
 // seconds, as Emitter's ttl option). It overrides a ?ttl= option in the
 // channel string.
-func WithTTL(d time.Duration) Option { return Option{kind: optTTL, n: int64(d / time.Second)} }
-
-// WithLast makes Subscribe replay the n newest stored messages first.
-func WithLast(n int) Option { return Option{kind: optLast, n: int64(n)} }
-
-// WithFrom makes Subscribe replay stored messages published at or after t.
-func WithFrom(t time.Time) Option { return Option{kind: optFrom, n: t.Unix()} }
-
-// WithUntil makes Subscribe replay stored messages published at or before t.
-func WithUntil(t time.Time) Option { return Option{kind: optUntil, n: t.Unix()} }
+func WithTTL(d time.Duration) PublishOption { return ttlOption(d / time.Second) }
 
 // WithoutEcho makes Publish skip the publishing connection's own
 // subscriptions (Emitter's me=0).
-func WithoutEcho() Option { return Option{kind: optNoEcho} }
+func WithoutEcho() PublishOption { return noEchoOption{} }
 
 // WithRetain makes Publish keep the message as the channel's retained
 // message (MQTT semantics: one per channel, replaced by the next retained
 // publish, cleared by an empty one).
-func WithRetain() Option { return Option{kind: optRetain} }
+func WithRetain() PublishOption { return retainOption{} }
+
+// NoCopy makes Publish hand payload itself to subscribers instead of a copy:
+// the engine and every subscriber may hold on to it, so the caller must not
+// modify it after Publish returns. It saves a copy and, for payloads over
+// 2 KiB, an allocation; use it for buffers made for this one message.
+func NoCopy() PublishOption { return noCopyOption{} }
+
+// WithQoS records on the published message the delivery guarantee its
+// publisher asked for (Message.QoS). The engine does not act on it; a
+// transport does.
+func WithQoS(qos uint8) PublishOption { return qosOption(qos) }
+
+// WithLast makes Subscribe replay the n newest stored messages first.
+func WithLast(n int) SubscribeOption { return lastOption(n) }
+
+// WithFrom makes Subscribe replay stored messages published at or after t.
+func WithFrom(t time.Time) SubscribeOption { return fromOption(t.Unix()) }
+
+// WithUntil makes Subscribe replay stored messages published at or before t.
+func WithUntil(t time.Time) SubscribeOption { return untilOption(t.Unix()) }
 
 // WithQueue sets a subscription's queue size and overflow policy, instead of
 // the engine's defaults.
-func WithQueue(size int, policy Overflow) Option {
-	return Option{kind: optQueue, n: int64(size), ovf: policy}
+func WithQueue(size int, policy Overflow) SubscribeOption {
+	return queueOption{size: size, policy: policy}
 }
 
 // Inline makes a subscription's handler run synchronously on the publishing
@@ -241,23 +262,7 @@ func WithQueue(size int, policy Overflow) Option {
 // transport's outbound queue, a non-blocking channel send). An inline
 // handler must not block: it delays its publisher and every subscriber after
 // it. It may be called concurrently by different publishers.
-func Inline() Option { return Option{kind: optInline} }
-
-// PlainTopic marks the channel as a plain MQTT topic name rather than an
-// Emitter channel: any UTF-8 text except the wildcards, '?' being an ordinary
-// character and no options. It must still end with '/', which the transport
-// adds. Plain topics are meant for transports serving MQTT clients.
-func PlainTopic() Option { return Option{kind: optPlain} }
-
-// NoCopy makes Publish hand payload itself to subscribers instead of a copy:
-// the engine and every subscriber may hold on to it, so the caller must not
-// modify it after Publish returns. It saves a copy and, for payloads over
-// 2 KiB, an allocation; use it for buffers made for this one message.
-func NoCopy() Option { return Option{kind: optNoCopy} }
-
-// WithQoS records on the published message the delivery guarantee its
-// publisher asked for (Message.QoS). The engine does not act on it.
-func WithQoS(qos uint8) Option { return Option{kind: optQoS, n: int64(qos)} }
+func Inline() SubscribeOption { return inlineOption{} }
 
 // callOptions is the decoded form of a call's options.
 type callOptions struct {
@@ -272,7 +277,7 @@ type callOptions struct {
 	plain       bool
 	noCopy      bool
 	qos         uint8
-	noLoad      bool // the key lacks l: no history, no retained messages (auth.go)
+	noLoad      bool // the key lacks l: no history, no retained messages
 }
 
 const (
@@ -286,34 +291,55 @@ const (
 	hasKey
 )
 
-func (c *callOptions) apply(opts []Option) {
-	for i := range opts {
-		o := &opts[i]
-		switch o.kind {
-		case optKey:
-			c.key, c.has = o.s, c.has|hasKey
-		case optTTL:
-			c.ttl, c.has = o.n, c.has|hasTTL
-		case optLast:
-			c.last, c.has = o.n, c.has|hasLast
-		case optFrom:
-			c.from, c.has = o.n, c.has|hasFrom
-		case optUntil:
-			c.until, c.has = o.n, c.has|hasUntil
-		case optNoEcho:
-			c.has |= hasNoEcho
-		case optRetain:
-			c.has |= hasRetain
-		case optQueue:
-			c.queue, c.overflow, c.has = int(o.n), o.ovf, c.has|hasQueue
-		case optInline:
-			c.inline = true
-		case optPlain:
+func (c *callOptions) applyPublish(opts []PublishOption) {
+	for _, o := range opts {
+		switch o := o.(type) {
+		case keyOption:
+			c.key, c.has = string(o), c.has|hasKey
+		case plainOption:
 			c.plain = true
-		case optNoCopy:
+		case ttlOption:
+			c.ttl, c.has = int64(o), c.has|hasTTL
+		case noEchoOption:
+			c.has |= hasNoEcho
+		case retainOption:
+			c.has |= hasRetain
+		case noCopyOption:
 			c.noCopy = true
-		case optQoS:
-			c.qos = uint8(o.n)
+		case qosOption:
+			c.qos = uint8(o)
+		}
+	}
+}
+
+func (c *callOptions) applySubscribe(opts []SubscribeOption) {
+	for _, o := range opts {
+		switch o := o.(type) {
+		case keyOption:
+			c.key, c.has = string(o), c.has|hasKey
+		case plainOption:
+			c.plain = true
+		case lastOption:
+			c.last, c.has = int64(o), c.has|hasLast
+		case fromOption:
+			c.from, c.has = int64(o), c.has|hasFrom
+		case untilOption:
+			c.until, c.has = int64(o), c.has|hasUntil
+		case queueOption:
+			c.queue, c.overflow, c.has = o.size, o.policy, c.has|hasQueue
+		case inlineOption:
+			c.inline = true
+		}
+	}
+}
+
+func (c *callOptions) applyUnsubscribe(opts []UnsubscribeOption) {
+	for _, o := range opts {
+		switch o := o.(type) {
+		case keyOption:
+			c.key, c.has = string(o), c.has|hasKey
+		case plainOption:
+			c.plain = true
 		}
 	}
 }

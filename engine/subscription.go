@@ -17,7 +17,7 @@ type Subscription struct {
 	inline  bool
 	q       *queue // nil for inline subscriptions
 
-	replay   atomic.Pointer[replayBuffer] // non-nil while stored messages are replayed (history.go)
+	replay   atomic.Pointer[replayBuffer] // non-nil while stored messages are replayed
 	ended    atomic.Bool
 	dropped  atomic.Uint64
 	lastWarn atomic.Int64
@@ -63,7 +63,7 @@ func (s *Subscription) end() {
 
 // deliver hands m to the subscription. It runs on the publisher's goroutine.
 func (s *Subscription) deliver(ctx context.Context, m *Message) {
-	if r := s.replay.Load(); r != nil && r.hold(m) { // held until the replay ends (history.go)
+	if r := s.replay.Load(); r != nil && r.hold(m) { // held until the replay ends
 		return
 	}
 	s.deliverNow(ctx, m)
@@ -91,7 +91,7 @@ func (s *Subscription) drop() {
 	last := s.lastWarn.Load()
 	if now-last >= int64(time.Second) && s.lastWarn.CompareAndSwap(last, now) {
 		s.e.log.Warn("engine: slow subscriber is losing messages",
-			"conn", s.conn.id, "channel", s.channel, "dropped", n, "policy", s.q.policy.String())
+			"conn", s.conn.id.ID, "channel", s.channel, "dropped", n, "policy", s.q.policy.String())
 	}
 }
 
@@ -100,7 +100,7 @@ func (s *Subscription) call(m *Message) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.e.log.Error("engine: subscription handler panicked",
-				"conn", s.conn.id, "channel", s.channel, "panic", r)
+				"conn", s.conn.id.ID, "channel", s.channel, "panic", r)
 		}
 	}()
 	s.handler(m)

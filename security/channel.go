@@ -1,14 +1,16 @@
 package security
 
 import (
-	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/heraldmq/herald/topic"
 )
 
 // ErrInvalidChannel is the error every channel parse failure wraps; test for
-// it with errors.Is. The concrete error is a *ChannelError.
-var ErrInvalidChannel = errors.New("security: invalid channel")
+// it with errors.Is. It is topic.ErrInvalid, which every layer's channel
+// errors match. The concrete error is a *ChannelError.
+var ErrInvalidChannel = topic.ErrInvalid
 
 // ChannelError describes why a channel string was rejected: the input, the
 // byte offset of the offending character and the (1-based) segment it is in.
@@ -46,10 +48,6 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
-
-// MaxChannelLength is the longest channel string (key, path and options
-// together) the parser accepts, in bytes. MQTT caps a topic at 65535 bytes.
-const MaxChannelLength = 65535
 
 // Option identifies one of the channel options Emitter defines.
 type Option uint8
@@ -147,9 +145,6 @@ func isAlnum(c byte) bool {
 // names the offending character and segment, and never allocates on success.
 func ParseChannel(s string) (Channel, error) {
 	var c Channel
-	if len(s) > MaxChannelLength {
-		return c, &ChannelError{Input: s, Offset: MaxChannelLength, Reason: "longer than " + strconv.Itoa(MaxChannelLength) + " bytes"}
-	}
 	return c, parseChannel(&c, s, 0, s)
 }
 
@@ -159,9 +154,6 @@ func ParseChannel(s string) (Channel, error) {
 // not decoded here: see License.DecryptKey.
 func ParseTopic(s string) (Channel, error) {
 	var c Channel
-	if len(s) > MaxChannelLength {
-		return c, &ChannelError{Input: s, Offset: MaxChannelLength, Reason: "longer than " + strconv.Itoa(MaxChannelLength) + " bytes"}
-	}
 	i := strings.IndexByte(s, '/')
 	switch {
 	case i < 0:
@@ -197,6 +189,9 @@ func parseChannel(c *Channel, s string, base int, full string) error {
 	}
 	if path[len(path)-1] != '/' {
 		return bad(len(path)-1, 0, "channel must end with '/'")
+	}
+	if len(path) > topic.MaxLen {
+		return bad(topic.MaxLen, 0, "longer than "+strconv.Itoa(topic.MaxLen)+" bytes")
 	}
 	seg, start := 1, 0
 	for i := 0; i < len(path); i++ {

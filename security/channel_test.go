@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/topic"
 	"github.com/stretchr/testify/require"
 )
 
@@ -111,7 +112,7 @@ func TestParseTopic(t *testing.T) {
 }
 
 func TestParseChannelLimits(t *testing.T) {
-	long := strings.Repeat("a/", security.MaxChannelLength/2+1)
+	long := strings.Repeat("a/", topic.MaxLen/2+1)
 	_, err := security.ParseChannel(long)
 	require.ErrorIs(t, err, security.ErrInvalidChannel)
 	require.Contains(t, err.Error(), "longer than")
@@ -137,7 +138,7 @@ var (
 
 func referenceParse(s string) (path string, opts map[string]int64, ok bool) {
 	path, query, hasQuery := strings.Cut(s, "?")
-	if !refPath.MatchString(path) || len(s) > security.MaxChannelLength {
+	if !refPath.MatchString(path) || len(path) > topic.MaxLen {
 		return "", nil, false
 	}
 	opts = map[string]int64{}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/heraldmq/herald/topic"
 )
 
 // Store keeps message history and retained messages. It is the interface the
@@ -93,6 +95,20 @@ func (id ID) Compare(other ID) int {
 // history API uses.
 func (id ID) String() string { return base64.StdEncoding.EncodeToString(id[:]) }
 
+// MarshalText encodes the ID as String does.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText decodes an ID encoded by MarshalText.
+func (id *ID) UnmarshalText(b []byte) error {
+	var tmp [24]byte
+	n, err := base64.StdEncoding.Decode(tmp[:], b)
+	if err != nil || n != len(id) {
+		return fmt.Errorf("store: invalid message ID %.40q", b)
+	}
+	copy(id[:], tmp[:n])
+	return nil
+}
+
 // Message is one stored message.
 type Message struct {
 	// ID identifies the message and records its publish time.
@@ -140,32 +156,13 @@ func ExpiresAfter(id ID, ttl time.Duration) (int64, error) {
 	return max(t+int64(ttl), 1), nil
 }
 
-// Mode selects how a filter matches channels.
-type Mode uint8
+// Mode is topic.Mode. TEMPORARY while store/bolt.go is split: removed before commit.
+type Mode = topic.Mode
 
 const (
-	// ModeEmitter is Emitter's matching: a filter matches its own channel
-	// and every descendant ("a/" matches "a/", "a/b/" and "a/b/c/"), a "+"
-	// level matches exactly one level, and a trailing "#" level is the same
-	// as the prefix without it.
-	ModeEmitter Mode = iota
-	// ModeMQTT is MQTT's matching: a filter matches channels of its own depth
-	// only, "+" matches one level, "#" (last level only) matches the rest
-	// including the parent level, and a filter whose first level is "+" or "#"
-	// does not match a channel whose first level starts with '$'.
-	ModeMQTT
+	ModeEmitter = topic.Emitter
+	ModeMQTT    = topic.MQTT
 )
-
-// String returns "emitter" or "mqtt".
-func (m Mode) String() string {
-	switch m {
-	case ModeEmitter:
-		return "emitter"
-	case ModeMQTT:
-		return "mqtt"
-	}
-	return fmt.Sprintf("Mode(%d)", uint8(m))
-}
 
 // Query selects history messages. The zero value of every field but Filter
 // means "no constraint". Results are always returned oldest to newest.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/trie"
 )
 
@@ -51,7 +52,7 @@ func benchFilter(r *rand.Rand, buf []byte) string {
 
 // buildBench returns a trie of mode with n random subscriptions plus the
 // planted ones.
-func buildBench(mode trie.Mode, n int) *trie.Trie[int] {
+func buildBench(mode topic.Mode, n int) *trie.Trie[int] {
 	t := trie.New[int](mode)
 	r := rand.New(rand.NewPCG(uint64(n), 1))
 	var buf [64]byte
@@ -80,7 +81,7 @@ var benchTries struct {
 	m map[string]*trie.Trie[int]
 }
 
-func benchTrie(mode trie.Mode, n int) *trie.Trie[int] {
+func benchTrie(mode topic.Mode, n int) *trie.Trie[int] {
 	benchTries.Lock()
 	defer benchTries.Unlock()
 	key := fmt.Sprint(mode, n)
@@ -102,7 +103,7 @@ func matchCount(t *trie.Trie[int], topic string) int {
 }
 
 func BenchmarkMatch(b *testing.B) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		for _, size := range benchSizes {
 			b.Run(mode.String()+"/subs="+size.name, func(b *testing.B) {
 				t := benchTrie(mode, size.n)
@@ -122,7 +123,7 @@ func BenchmarkMatch(b *testing.B) {
 // no shared write on the read path it should take about half the serial time
 // per operation.
 func BenchmarkMatchParallel(b *testing.B) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		for _, size := range benchSizes {
 			b.Run(mode.String()+"/subs="+size.name, func(b *testing.B) {
 				t := benchTrie(mode, size.n)
@@ -146,7 +147,7 @@ func BenchmarkMatchParallel(b *testing.B) {
 // filters, 1k single-wildcard filters and 10 multi-level ones (the workload
 // on which NATS's sublist takes about 1.6 µs without its cache).
 func BenchmarkMatch13(b *testing.B) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		b.Run(mode.String(), func(b *testing.B) {
 			t := trie.New[int](mode)
 			v := 0
@@ -197,7 +198,7 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 		n    int
 	}{{"10k", 10_000}, {"100k", 100_000}} {
 		b.Run("subs="+size.name, func(b *testing.B) {
-			t := buildBench(trie.Emitter, size.n)
+			t := buildBench(topic.Emitter, size.n)
 			r := rand.New(rand.NewPCG(99, 1))
 			filters := make([]string, 4096)
 			for i := range filters {
@@ -225,7 +226,7 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 // BenchmarkShareGroup matches a topic that reaches 3 share groups of 10
 // members each, besides 10 plain subscribers.
 func BenchmarkShareGroup(b *testing.B) {
-	t := trie.New[int](trie.Emitter)
+	t := trie.New[int](topic.Emitter)
 	for i := range 10 {
 		_ = t.Insert("a/b/c/", i)
 		for g := range 3 {
@@ -250,7 +251,7 @@ func BenchmarkSubscribeUnsubscribeSameChannel(b *testing.B) {
 		n    int
 	}{{"100", 100}, {"10k", 10_000}} {
 		b.Run("subs="+size.name, func(b *testing.B) {
-			t := trie.New[int](trie.Emitter)
+			t := trie.New[int](topic.Emitter)
 			for i := range size.n {
 				_ = t.Insert("chat/room/", i)
 			}
@@ -331,7 +332,7 @@ func wideFilters() (filters, topics []string) {
 // the exact filters in turn, as the comparison's rotating cell does.
 func BenchmarkMatchWide(b *testing.B) {
 	filters, topics := wideFilters()
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		t := trie.New[int](mode)
 		for i, f := range filters {
 			if err := t.Insert(f, i); err != nil {

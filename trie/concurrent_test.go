@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/trie"
 )
 
@@ -18,7 +19,7 @@ import (
 // every reported value was inserted at some point, and that a share group
 // with a stable member is reported exactly once. Run it with -race.
 func TestConcurrentReadersWriters(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			testConcurrent(t, mode)
 		})
@@ -32,7 +33,7 @@ const (
 	stableMbr  = 40_000 // the stable member of group "s"
 )
 
-func testConcurrent(t *testing.T, mode trie.Mode) {
+func testConcurrent(t *testing.T, mode topic.Mode) {
 	tr := trie.New[int](mode)
 	m := &model{mode: mode}
 	stable := []string{"a/b/c/", "a/+/c/", "a/b/#", "+/b/c/", "x/y/", "a/b/c/d/"}

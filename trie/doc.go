@@ -24,7 +24,7 @@
 // must be a whole level: "a+" or "#b" is rejected. In a topic, '+' and '#' are
 // ordinary bytes; the caller validates topics. A bad filter gives a
 // [*FilterError] that names the level and the reason and wraps
-// [ErrInvalidFilter].
+// [topic.ErrInvalid].
 //
 // # Matching modes
 //

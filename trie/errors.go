@@ -1,17 +1,14 @@
 package trie
 
 import (
-	"errors"
 	"strconv"
+
+	"github.com/heraldmq/herald/topic"
 )
 
-// ErrInvalidFilter is returned (wrapped in a *FilterError) by Insert and
-// Remove when a filter does not follow the syntax described in the package
-// documentation.
-var ErrInvalidFilter = errors.New("trie: invalid filter")
-
-// FilterError describes why a filter was rejected. It unwraps to
-// ErrInvalidFilter, so callers can test with errors.Is(err, ErrInvalidFilter)
+// FilterError describes why Insert or Remove rejected a filter that does not
+// follow the syntax described in the package documentation. It unwraps to
+// topic.ErrInvalid, so callers can test with errors.Is(err, topic.ErrInvalid)
 // and read the detail with errors.As.
 type FilterError struct {
 	// Filter is the filter as passed by the caller.
@@ -38,8 +35,8 @@ func (e *FilterError) Error() string {
 	return msg + e.Reason
 }
 
-// Unwrap returns ErrInvalidFilter.
-func (e *FilterError) Unwrap() error { return ErrInvalidFilter }
+// Unwrap returns topic.ErrInvalid.
+func (e *FilterError) Unwrap() error { return topic.ErrInvalid }
 
 // levelAt returns the 1-based level i of s, if it exists.
 func levelAt(s string, i int) (string, bool) {

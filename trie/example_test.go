@@ -6,13 +6,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/trie"
 )
 
 // In Emitter mode a subscription receives its own channel and every channel
 // below it.
 func ExampleTrie_Match() {
-	t := trie.New[string](trie.Emitter)
+	t := trie.New[string](topic.Emitter)
 	_ = t.Insert("a/", "alice")
 	_ = t.Insert("a/+/c/", "bob")
 	_ = t.Insert("a/b/c/d/", "carol")
@@ -27,7 +28,7 @@ func ExampleTrie_Match() {
 // In MQTT mode a filter matches only at its own depth, "#" matches the rest
 // including the parent level, and wildcards do not match "$" topics.
 func ExampleTrie_Match_mqtt() {
-	t := trie.New[string](trie.MQTT)
+	t := trie.New[string](topic.MQTT)
 	_ = t.Insert("sport/tennis/#", "fan")
 	_ = t.Insert("sport/+", "casual")
 	_ = t.Insert("#", "everything")
@@ -46,7 +47,7 @@ func ExampleTrie_Match_mqtt() {
 
 // A share group receives each message once, through its members in turn.
 func ExampleTrie_Insert_shareGroup() {
-	t := trie.New[string](trie.Emitter)
+	t := trie.New[string](topic.Emitter)
 	_ = t.Insert("$share/workers/jobs/", "w1")
 	_ = t.Insert("$share/workers/jobs/", "w2")
 	_ = t.Insert("jobs/", "logger")
@@ -65,7 +66,7 @@ func ExampleTrie_Insert_shareGroup() {
 
 // MatchFiltered leaves out values, for example the publisher itself.
 func ExampleTrie_MatchFiltered() {
-	t := trie.New[string](trie.Emitter)
+	t := trie.New[string](topic.Emitter)
 	_ = t.Insert("chat/", "alice")
 	_ = t.Insert("chat/", "bob")
 
@@ -77,7 +78,7 @@ func ExampleTrie_MatchFiltered() {
 // MatchAppend reuses the caller's buffer, so a loop allocates nothing once the
 // buffer is large enough.
 func ExampleTrie_MatchAppend() {
-	t := trie.New[int](trie.Emitter)
+	t := trie.New[int](topic.Emitter)
 	for id := range 3 {
 		_ = t.Insert("metrics/", id)
 	}
@@ -92,14 +93,14 @@ func ExampleTrie_MatchAppend() {
 }
 
 func ExampleFilterError() {
-	t := trie.New[int](trie.MQTT)
+	t := trie.New[int](topic.MQTT)
 	err := t.Insert("a/b+/c/", 1)
 
 	var fe *trie.FilterError
 	if errors.As(err, &fe) {
 		fmt.Println(fe.Level, fe.Reason)
 	}
-	fmt.Println(errors.Is(err, trie.ErrInvalidFilter))
+	fmt.Println(errors.Is(err, topic.ErrInvalid))
 	fmt.Println(err)
 	// Output:
 	// 2 wildcard must be a whole level
@@ -109,7 +110,7 @@ func ExampleFilterError() {
 
 // All lists the subscriptions with their filters in canonical form.
 func ExampleTrie_All() {
-	t := trie.New[string](trie.Emitter)
+	t := trie.New[string](topic.Emitter)
 	_ = t.Insert("news/sport", "alice")
 	_ = t.Insert("$share/g/news/#", "bob")
 

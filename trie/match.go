@@ -102,7 +102,7 @@ func (t *Trie[T]) level(m *matcher[T], i, pos int) (w *word, next int) {
 // walk visits every node whose subscriptions match the topic. st is nil in
 // the main phase.
 func (t *Trie[T]) walk(m *matcher[T], st *shareState[T]) {
-	if t.mode == Emitter {
+	if !t.isMQTT() {
 		t.emitter(m, t.root, 0, 0, st)
 		return
 	}

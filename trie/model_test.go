@@ -7,13 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/trie"
 )
 
 // model is a naive reference implementation: a list of subscriptions and a
 // matcher written from the rules, with strings.Split and no trie.
 type model struct {
-	mode trie.Mode
+	mode topic.Mode
 	subs []modelSub
 }
 
@@ -38,7 +39,7 @@ func parseModelFilter(f string) (group string, levels []string) {
 // canonical returns the filter as All reports it.
 func (m *model) canonical(s modelSub) string {
 	lv := s.levels
-	if m.mode == trie.Emitter && lv[len(lv)-1] == "#" {
+	if m.mode == topic.Emitter && lv[len(lv)-1] == "#" {
 		lv = lv[:len(lv)-1]
 	}
 	f := strings.Join(lv, "/") + "/"
@@ -70,7 +71,7 @@ func (m *model) remove(f string, v int) bool {
 }
 
 func (m *model) matches(f, t []string) bool {
-	if m.mode == trie.Emitter {
+	if m.mode == topic.Emitter {
 		if f[len(f)-1] == "#" {
 			f = f[:len(f)-1]
 		}
@@ -210,7 +211,7 @@ func randTopic(r *rand.Rand) string {
 // model, in both modes and with share groups (up to 12 groups, more than a
 // Match counts in one pass).
 func TestModel(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		for seed := range uint64(20) {
 			t.Run(fmt.Sprintf("%s/seed=%d", mode, seed), func(t *testing.T) {
 				runModel(t, mode, seed, 3000)
@@ -219,7 +220,7 @@ func TestModel(t *testing.T) {
 	}
 }
 
-func runModel(t *testing.T, mode trie.Mode, seed uint64, ops int) {
+func runModel(t *testing.T, mode topic.Mode, seed uint64, ops int) {
 	r := rand.New(rand.NewPCG(seed, 42))
 	tr := trie.New[int](mode)
 	m := &model{mode: mode}
@@ -283,7 +284,7 @@ func runModel(t *testing.T, mode trie.Mode, seed uint64, ops int) {
 // TestLongFilters checks filters and topics deeper than the level
 // boundaries a parsed filter records (16), against the model.
 func TestLongFilters(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		r := rand.New(rand.NewPCG(5, 6))
 		tr := trie.New[int](mode)
 		m := &model{mode: mode}
@@ -331,7 +332,7 @@ func TestLongFilters(t *testing.T) {
 // several filters), then shrinks it back, checking Match against the model
 // along the way.
 func TestLargeSets(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		r := rand.New(rand.NewPCG(9, 10))
 		tr := trie.New[int](mode)
 		m := &model{mode: mode}
@@ -377,3 +378,6 @@ func TestLargeSets(t *testing.T) {
 		check()
 	}
 }
+
+// bothModes lists the matching modes every table and fuzz test runs in.
+var bothModes = []topic.Mode{topic.Emitter, topic.MQTT}

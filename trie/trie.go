@@ -1,39 +1,14 @@
 package trie
 
 import (
+	"github.com/heraldmq/herald/topic"
+
 	"hash/maphash"
 	"iter"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 )
-
-// Mode selects the matching rules of a Trie.
-type Mode uint8
-
-const (
-	// Emitter selects Emitter's prefix semantics: a filter matches the topics
-	// at its own depth and every descendant; a trailing "#" level means the
-	// same as the filter without it. It is the zero Mode.
-	Emitter Mode = iota
-	// MQTT selects MQTT 3.1.1 semantics: a filter matches only topics of its
-	// own depth, except for a trailing "#" that matches any number of further
-	// levels (zero included), and a filter starting with a wildcard never
-	// matches a topic whose first level starts with '$'.
-	MQTT
-)
-
-// String returns "emitter" or "mqtt", or "Mode(n)" for an unknown mode.
-func (m Mode) String() string {
-	switch m {
-	case Emitter:
-		return "emitter"
-	case MQTT:
-		return "mqtt"
-	}
-	return "Mode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // Trie is a set of subscriptions, each a (filter, value) pair, that answers
 // which values are subscribed to a topic. The matching rules depend on its
@@ -56,7 +31,7 @@ type Trie[T comparable] struct {
 	words atomic.Pointer[table[word]] // dictionary of the levels of the nodes; replaced rarely
 	wtomb *word                       // tombstone of deleted dictionary slots
 	seed  maphash.Seed
-	mode  Mode
+	mode  topic.Mode
 	_     [64]byte
 
 	count     atomic.Int64
@@ -67,9 +42,9 @@ type Trie[T comparable] struct {
 }
 
 // New returns an empty Trie with the given matching mode. It panics if mode
-// is neither Emitter nor MQTT.
-func New[T comparable](mode Mode) *Trie[T] {
-	if mode != Emitter && mode != MQTT {
+// is neither topic.Emitter nor topic.MQTT.
+func New[T comparable](mode topic.Mode) *Trie[T] {
+	if mode != topic.Emitter && mode != topic.MQTT {
 		panic("trie: New with unknown " + mode.String())
 	}
 	return &Trie[T]{
@@ -82,7 +57,7 @@ func New[T comparable](mode Mode) *Trie[T] {
 }
 
 // Mode returns the matching mode the trie was created with.
-func (t *Trie[T]) Mode() Mode { return t.mode }
+func (t *Trie[T]) Mode() topic.Mode { return t.mode }
 
 // Count returns the number of subscriptions in the trie, counting a
 // subscription inserted twice twice. It is one atomic load.
@@ -96,7 +71,7 @@ func (t *Trie[T]) Count() int { return int(t.count.Load()) }
 // it twice, so that Match reports it twice and it takes two Removes to drop
 // it. In Emitter mode "a/#/" is stored as "a/" (they mean the same).
 //
-// Insert returns a *FilterError, which wraps ErrInvalidFilter, if filter is
+// Insert returns a *FilterError, which matches topic.ErrInvalid, if filter is
 // not valid; the trie is then unchanged. Insert never blocks a concurrent
 // Match.
 func (t *Trie[T]) Insert(filter string, v T) error {
@@ -132,11 +107,11 @@ func (t *Trie[T]) Insert(filter string, v T) error {
 		m = &member[T]{g: t.group(p.group), v: v}
 	}
 	switch {
-	case s1 != nil && m == nil && !(p.hash && t.mode == MQTT):
+	case s1 != nil && m == nil && !(p.hash && t.mode == topic.MQTT):
 		s1.one[0] = v
 		s1.vals = s1.one[:]
 		n.subs.Store(&s1.set)
-	case p.hash && t.mode == MQTT:
+	case p.hash && t.mode == topic.MQTT:
 		e := n.extension()
 		e.rest.Store(e.rest.Load().with(v, m, t.seed))
 	default:
@@ -218,7 +193,7 @@ func newSlab[T comparable](k int) ([]node[T], *set1[T]) {
 // the node and every ancestor left empty, so memory goes back to what it was
 // before the subscription.
 //
-// Remove returns a *FilterError, which wraps ErrInvalidFilter, if filter is
+// Remove returns a *FilterError, which matches topic.ErrInvalid, if filter is
 // not valid. Remove never blocks a concurrent Match.
 func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 	var p parsedFilter
@@ -249,7 +224,7 @@ func (t *Trie[T]) Remove(filter string, v T) (removed bool, err error) {
 			return false, nil
 		}
 	}
-	if p.hash && t.mode == MQTT {
+	if p.hash && t.mode == topic.MQTT {
 		e := n.ext.Load()
 		if e == nil {
 			return false, nil
@@ -396,3 +371,7 @@ func (t *Trie[T]) walkAll(n *node[T], path []byte, yield func(string, T) bool) b
 	}
 	return true
 }
+
+// isMQTT reports whether the trie follows MQTT's rules (match.go's walks have a
+// parameter named topic, which hides the package).
+func (t *Trie[T]) isMQTT() bool { return t.mode == topic.MQTT }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/trie"
 )
 
@@ -33,19 +34,19 @@ func FuzzInsert(f *testing.F) {
 		f.Add(s[0])
 	}
 	f.Fuzz(func(t *testing.T, filter string) {
-		for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+		for _, mode := range bothModes {
 			tr := trie.New[int](mode)
 			_ = tr.Insert("stable/", 1)
 			err := tr.Insert(filter, 2)
 			if err != nil {
 				var fe *trie.FilterError
-				if !errors.As(err, &fe) || !errors.Is(err, trie.ErrInvalidFilter) || fe.Filter != filter {
+				if !errors.As(err, &fe) || !errors.Is(err, topic.ErrInvalid) || fe.Filter != filter {
 					t.Fatalf("Insert(%q) error %v is not a *FilterError", filter, err)
 				}
 				if tr.Count() != 1 {
 					t.Fatalf("failed Insert(%q) changed Count to %d", filter, tr.Count())
 				}
-				if _, rerr := tr.Remove(filter, 2); !errors.Is(rerr, trie.ErrInvalidFilter) {
+				if _, rerr := tr.Remove(filter, 2); !errors.Is(rerr, topic.ErrInvalid) {
 					t.Fatalf("Remove(%q) = %v, Insert said %v", filter, rerr, err)
 				}
 				continue
@@ -77,7 +78,7 @@ func FuzzMatch(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, filter, topic string) {
-		for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+		for _, mode := range bothModes {
 			tr := trie.New[int](mode)
 			if err := tr.Insert(filter, 1); err != nil {
 				tr.Match(topic, func(int) { t.Fatalf("empty trie matched %q", topic) })

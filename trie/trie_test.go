@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/trie"
 )
 
@@ -28,7 +29,7 @@ type matchCase struct {
 
 // runMatchTable subscribes each filter with itself as the value, then checks
 // that every topic reports exactly the wanted filters.
-func runMatchTable(t *testing.T, mode trie.Mode, filters []string, cases []matchCase) {
+func runMatchTable(t *testing.T, mode topic.Mode, filters []string, cases []matchCase) {
 	t.Helper()
 	tr := trie.New[string](mode)
 	for _, f := range filters {
@@ -71,7 +72,7 @@ func TestEmitterReference(t *testing.T) {
 		{"$SYS/b/", []string{"+/b/", "#/", "+/#/"}}, // no '$' rule in Emitter mode
 		{"", nil},
 	}
-	runMatchTable(t, trie.Emitter, filters, cases)
+	runMatchTable(t, topic.Emitter, filters, cases)
 }
 
 // TestMQTTSpec checks the topic-filter examples of MQTT 3.1.1 §4.7. MQTT
@@ -96,14 +97,14 @@ func TestMQTTSpec(t *testing.T) {
 		{m("x/monitor/Clients"), []string{m("+/monitor/Clients"), m("#")}},
 		{m("$other"), nil},
 	}
-	runMatchTable(t, trie.MQTT, filters, cases)
+	runMatchTable(t, topic.MQTT, filters, cases)
 }
 
 // TestLevels checks the level syntax shared by filters and topics: one
 // trailing '/' is optional, empty levels are levels, and wildcard bytes in a
 // topic are literal.
 func TestLevels(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			filters := []string{"a/b/c", "a/b//", "/", "//", "a/+", "x/+/y/"}
 			cases := []matchCase{
@@ -116,7 +117,7 @@ func TestLevels(t *testing.T) {
 				{"a/#/", []string{"a/+"}},
 				{"x//y", []string{"x/+/y/"}},
 			}
-			if mode == trie.Emitter {
+			if mode == topic.Emitter {
 				cases = []matchCase{
 					{"a/b/c/", []string{"a/b/c", "a/+"}},
 					{"a/b/c", []string{"a/b/c", "a/+"}},
@@ -154,12 +155,12 @@ func TestFilterErrors(t *testing.T) {
 		{"$share/g/", 3, "missing filter after share group"},
 		{"$share/g/a/#/b/", 4, `"#" must be the last level`},
 	}
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		tr := trie.New[int](mode)
 		for _, c := range cases {
 			err := tr.Insert(c.filter, 1)
 			var fe *trie.FilterError
-			if !errors.As(err, &fe) || !errors.Is(err, trie.ErrInvalidFilter) {
+			if !errors.As(err, &fe) || !errors.Is(err, topic.ErrInvalid) {
 				t.Fatalf("Insert(%q) = %v, want a *FilterError", c.filter, err)
 			}
 			if fe.Filter != c.filter || fe.Level != c.level || fe.Reason != c.reason {
@@ -169,7 +170,7 @@ func TestFilterErrors(t *testing.T) {
 				(c.level > 0 && !strings.Contains(msg, fmt.Sprintf("level %d", c.level))) {
 				t.Errorf("Insert(%q).Error() = %q", c.filter, msg)
 			}
-			if ok, err := tr.Remove(c.filter, 1); ok || !errors.Is(err, trie.ErrInvalidFilter) {
+			if ok, err := tr.Remove(c.filter, 1); ok || !errors.Is(err, topic.ErrInvalid) {
 				t.Errorf("Remove(%q) = %v, %v; want false, ErrInvalidFilter", c.filter, ok, err)
 			}
 		}
@@ -177,12 +178,12 @@ func TestFilterErrors(t *testing.T) {
 			t.Errorf("%s: rejected filters changed the trie", mode)
 		}
 	}
-	err := trie.New[int](trie.MQTT).Insert("a/b+/c/", 1)
+	err := trie.New[int](topic.MQTT).Insert("a/b+/c/", 1)
 	if want := `trie: invalid filter "a/b+/c/": level 2 "b+": wildcard must be a whole level`; err.Error() != want {
 		t.Errorf("Error() = %q, want %q", err.Error(), want)
 	}
 	for _, ok := range []string{"a", "a/", "+", "#", "+/+/#", "a//b", "$share/g/#", "$share/g//", "$sharex/+/", "a/$share/g/"} {
-		if err := trie.New[int](trie.MQTT).Insert(ok, 1); err != nil {
+		if err := trie.New[int](topic.MQTT).Insert(ok, 1); err != nil {
 			t.Errorf("Insert(%q) = %v, want nil", ok, err)
 		}
 	}
@@ -191,7 +192,7 @@ func TestFilterErrors(t *testing.T) {
 // TestMultiset checks that a subscription inserted twice is stored twice and
 // that Remove drops one occurrence at a time.
 func TestMultiset(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		tr := trie.New[int](mode)
 		for range 2 {
 			if err := tr.Insert("a/b/", 7); err != nil {
@@ -224,12 +225,12 @@ func TestMultiset(t *testing.T) {
 // TestEmitterHashIsPrefix checks that in Emitter mode "a/#/" and "a/" are the
 // same filter, while in MQTT mode they are different.
 func TestEmitterHashIsPrefix(t *testing.T) {
-	tr := trie.New[int](trie.Emitter)
+	tr := trie.New[int](topic.Emitter)
 	_ = tr.Insert("a/#/", 1)
 	if ok, _ := tr.Remove("a/", 1); !ok || tr.Count() != 0 {
 		t.Fatalf("Emitter: Remove(a/) of a/#/ = %v, Count %d", ok, tr.Count())
 	}
-	tr = trie.New[int](trie.MQTT)
+	tr = trie.New[int](topic.MQTT)
 	_ = tr.Insert("a/#/", 1)
 	if ok, _ := tr.Remove("a/", 1); ok || tr.Count() != 1 {
 		t.Fatalf("MQTT: Remove(a/) of a/#/ = %v, Count %d", ok, tr.Count())
@@ -237,7 +238,7 @@ func TestEmitterHashIsPrefix(t *testing.T) {
 }
 
 func TestMatchFiltered(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		tr := trie.New[int](mode)
 		for v := 1; v <= 4; v++ {
 			_ = tr.Insert("a/b/", v)
@@ -266,7 +267,7 @@ func TestMatchFiltered(t *testing.T) {
 // times get exactly 1000 messages each, and other groups and plain
 // subscribers are unaffected.
 func TestShareEvenness(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		tr := trie.New[string](mode)
 		_ = tr.Insert("$share/g/a/b/", "m1")
 		_ = tr.Insert("$share/g/a/+/", "m2")
@@ -294,7 +295,7 @@ func TestShareEvenness(t *testing.T) {
 // represented exactly once, and evenly.
 func TestManyShareGroups(t *testing.T) {
 	const groups, members = 37, 3
-	tr := trie.New[int](trie.Emitter)
+	tr := trie.New[int](topic.Emitter)
 	filters := []string{"a/", "a/b/", "a/b/c/", "+/", "a/+/", "+/b/", "+/+/", "a/+/c/", "+/b/c/", "+/+/c/", "a/b/+/", "#/"}
 	for g := range groups {
 		for m := range members {
@@ -325,12 +326,12 @@ func TestManyShareGroups(t *testing.T) {
 }
 
 func TestModeString(t *testing.T) {
-	for m, want := range map[trie.Mode]string{trie.Emitter: "emitter", trie.MQTT: "mqtt", 7: "Mode(7)"} {
+	for m, want := range map[topic.Mode]string{topic.Emitter: "emitter", topic.MQTT: "mqtt", 7: "Mode(7)"} {
 		if got := m.String(); got != want {
 			t.Errorf("Mode(%d).String() = %q, want %q", m, got, want)
 		}
 	}
-	if trie.New[int](trie.MQTT).Mode() != trie.MQTT {
+	if trie.New[int](topic.MQTT).Mode() != topic.MQTT {
 		t.Error("Mode() does not return the mode given to New")
 	}
 	defer func() {
@@ -342,7 +343,7 @@ func TestModeString(t *testing.T) {
 }
 
 func TestAll(t *testing.T) {
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		tr := trie.New[int](mode)
 		in := []string{"a/b/", "a/b", "a/+/c/", "#/", "a/#", "$share/g/x//", "/"}
 		for i, f := range in {
@@ -354,7 +355,7 @@ func TestAll(t *testing.T) {
 		}
 		slices.Sort(got)
 		want := []string{"/=6", "a/b/=0", "a/b/=1", "a/+/c/=2", "#/=3", "a/#/=4", "$share/g/x//=5"}
-		if mode == trie.Emitter {
+		if mode == topic.Emitter {
 			want[5] = "a/=4"
 		}
 		slices.Sort(want)
@@ -379,7 +380,7 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		tr := trie.New[int](mode)
 		for i, f := range []string{"a/b/c/", "a/+/c/", "a/#", "+/b/", "$share/g/a/b/c/", "$share/g/a/+/c/", "$share/h/#"} {
 			if err := tr.Insert(f, i); err != nil {
@@ -408,7 +409,7 @@ func TestSubscribeAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}
-	for _, mode := range []trie.Mode{trie.Emitter, trie.MQTT} {
+	for _, mode := range bothModes {
 		tr := trie.New[int](mode)
 		_ = tr.Insert("a/b/", 1)
 		_ = tr.Insert("a/c/", 1)
@@ -438,7 +439,7 @@ func TestSubscribeAllocations(t *testing.T) {
 
 // TestCallbackMayWrite checks that a Match callback may change the trie.
 func TestCallbackMayWrite(t *testing.T) {
-	tr := trie.New[int](trie.Emitter)
+	tr := trie.New[int](topic.Emitter)
 	for i := range 10 {
 		_ = tr.Insert("a/", i)
 	}

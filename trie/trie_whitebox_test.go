@@ -2,6 +2,7 @@ package trie
 
 import (
 	"fmt"
+	"github.com/heraldmq/herald/topic"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -81,7 +82,7 @@ func churn(t testing.TB, tr *Trie[int], r *rand.Rand, n int) {
 // cycles the trie has the shape it started with, its tables are not left
 // oversized, and the Go heap is back to where it was.
 func TestMemoryReturnsToBaseline(t *testing.T) {
-	for _, mode := range []Mode{Emitter, MQTT} {
+	for _, mode := range bothModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			tr := New[int](mode)
 			for i, f := range []string{"w1/", "w1/x1/", "w2/+/y/", "$share/g1/w1/", "z/"} {
@@ -135,7 +136,7 @@ func heapAlloc() uint64 {
 // TestTableGrowShrink drives one node's child table through growth, tombstone
 // reuse and shrinking, checking lookups at each step.
 func TestTableGrowShrink(t *testing.T) {
-	tr := New[int](Emitter)
+	tr := New[int](topic.Emitter)
 	const n = 1000
 	for i := range n {
 		if err := tr.Insert(fmt.Sprintf("r/c%d/", i), i); err != nil {
@@ -176,7 +177,7 @@ func TestTableGrowShrink(t *testing.T) {
 // TestOneToTable checks that a reader finds a node's only child at every
 // step of its move into a table, when a second child arrives.
 func TestOneToTable(t *testing.T) {
-	tr := New[int](Emitter)
+	tr := New[int](topic.Emitter)
 	_ = tr.Insert("p/a/", 1)
 	calls := 0
 	testHookOneToTable = func() {
@@ -201,7 +202,7 @@ func TestOneToTable(t *testing.T) {
 // Count and All run to completion while the writers' mutex is held (they
 // would deadlock here if they took it).
 func TestMatchTakesNoLock(t *testing.T) {
-	for _, mode := range []Mode{Emitter, MQTT} {
+	for _, mode := range bothModes {
 		tr := New[int](mode)
 		_ = tr.Insert("a/+/c/", 1)
 		_ = tr.Insert("$share/g/a/b/c/", 2)
@@ -222,7 +223,7 @@ func TestMatchTakesNoLock(t *testing.T) {
 // TestSetSharding checks that a popular channel's subscriber list is
 // sharded as it grows, resharded as it shrinks, and flat again when small.
 func TestSetSharding(t *testing.T) {
-	tr := New[int](Emitter)
+	tr := New[int](topic.Emitter)
 	shards := func() int {
 		n := tr.root.child(tr.lookupWord("c"), tr.tomb)
 		if s := n.subs.Load(); s != nil && s.big != nil {
@@ -316,7 +317,7 @@ func checkWords[T comparable](t *testing.T, tr *Trie[T]) {
 // the dictionary of words agrees with the nodes, and that it is empty once
 // every subscription is gone.
 func TestWords(t *testing.T) {
-	for _, mode := range []Mode{Emitter, MQTT} {
+	for _, mode := range bothModes {
 		r := rand.New(rand.NewPCG(3, 4))
 		tr := New[int](mode)
 		words := []string{"a", "b", "c", "", "$s", "+", "dd", "eee"}
@@ -361,3 +362,5 @@ func TestWords(t *testing.T) {
 		}
 	}
 }
+
+var bothModes = []topic.Mode{topic.Emitter, topic.MQTT}

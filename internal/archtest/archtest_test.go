@@ -20,17 +20,24 @@ func allowed(rel, dep string) bool {
 	switch {
 	case within(dep, "examples"):
 		return false // nothing imports an example
+	case within(rel, "transport/mqtt"), within(rel, "transport/websocket"):
+		// The codecs stand alone: no Herald package, not even the leaves.
+		return within(rel, "transport/mqtt") && within(dep, "transport/mqtt") ||
+			within(rel, "transport/websocket") && within(dep, "transport/websocket")
 	case within(dep, "transport"):
 		return within(rel, "transport") || within(rel, "examples")
 	}
 	switch top(rel) {
+	case "topic":
+		// The channel vocabulary: the leaf of the leaves.
+		return top(dep) == "topic"
 	case "trie", "store", "security":
-		// Leaves: only their own subtree.
-		return top(dep) == top(rel)
+		// Leaves: their own subtree and the channel vocabulary.
+		return top(dep) == top(rel) || top(dep) == "topic"
 	case "internal":
 		return within(dep, "internal")
 	case "engine":
-		return slices.Contains([]string{"trie", "store", "security", "internal", "engine"}, top(dep))
+		return slices.Contains([]string{"topic", "trie", "store", "security", "internal", "engine"}, top(dep))
 	case "transport", "examples":
 		return true
 	}
@@ -102,7 +109,20 @@ func TestAllowed(t *testing.T) {
 		{"engine", "transport", false},
 		{"internal/leaktest", "engine", false},
 		{"transport", "engine", true},
-		{"transport/mqtt", "transport", true},
+		{"transport/mqtt", "transport", false},
+		{"transport/mqtt", "engine", false},
+		{"transport/mqtt", "topic", false},
+		{"transport/websocket", "transport/mqtt", false},
+		{"transport/websocket", "internal/leaktest", false},
+		{"transport/mqtt", "transport/mqtt/internal/x", true},
+		{"topic", "trie", false},
+		{"topic", "internal/leaktest", false},
+		{"trie", "topic", true},
+		{"store", "topic", true},
+		{"security", "topic", true},
+		{"engine", "topic", true},
+		{"engine", "internal/fsutil", true},
+		{"store", "internal/fsutil", false},
 		{"examples/broker", "transport", true},
 		{"engine", "examples/chat", false},
 		{"transport", "examples/broker", false},

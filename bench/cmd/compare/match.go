@@ -13,6 +13,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/nats-io/nats-server/v2/server/gsl"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/trie"
 )
 
@@ -37,9 +38,9 @@ type matchImpl struct {
 
 var matchImpls = []matchImpl{
 	{
-		impl:   impl{name: "herald", note: "trie.New[int](trie.MQTT); Match with a callback"},
+		impl:   impl{name: "herald", note: "trie.New[int](topic.MQTT); Match with a callback"},
 		filter: levels.herald, topic: levels.herald,
-		new: func() matcher { return heraldMatcher{trie.New[int](trie.MQTT)} },
+		new: func() matcher { return heraldMatcher{trie.New[int](topic.MQTT)} },
 	},
 	{
 		impl:   impl{name: "nats-gsl", ref: "herald", note: "gsl.NewSublist[int]() (uncached); Match with a callback"},
