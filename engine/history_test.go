@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -305,4 +306,31 @@ func TestHistoryCloseClosesStore(t *testing.T) {
 	msgs, err := b2.Query(context.Background(), store.Query{Filter: "c/"})
 	require.NoError(t, err)
 	require.Len(t, msgs, 1)
+}
+
+// TestChannelLengthLimit checks that the engine and the stores agree on the
+// longest channel: one of topic.MaxLen bytes is stored and replayed, one
+// byte more is refused by the engine, before the store sees it, with an
+// error that matches topic.ErrInvalid and is a 400 for Emitter's clients.
+func TestChannelLengthLimit(t *testing.T) {
+	historyStores(t, topic.Emitter, func(t *testing.T, e *engine.Engine, _ store.Store) {
+		ctx := t.Context()
+		c := trustedConn(t, e)
+		longest := strings.Repeat("abc/", topic.MaxLen/4) // exactly MaxLen bytes
+		require.Len(t, longest, topic.MaxLen)
+		tooLong := "x" + longest
+		for _, plain := range []bool{false, true} {
+			var opts []engine.PublishOption
+			if plain {
+				opts = append(opts, engine.PlainTopic())
+			}
+			require.NoError(t, c.Publish(ctx, longest, []byte("kept"), append(opts, engine.WithTTL(time.Hour))...))
+			err := c.Publish(ctx, tooLong, []byte("refused"), append(opts, engine.WithTTL(time.Hour))...)
+			require.ErrorIs(t, err, topic.ErrInvalid, "plain %v", plain)
+			require.Equal(t, 400, engine.StatusOf(err).Status)
+		}
+		s, err := c.Subscribe(ctx, longest, nil, engine.WithLast(10))
+		require.NoError(t, err)
+		require.Equal(t, []string{"kept", "kept"}, payloads(next(t, s, 2)))
+	})
 }
