@@ -184,6 +184,13 @@ func FuzzParseChannel(f *testing.F) {
 		if c.Segments != strings.Count(path, "/") {
 			t.Fatalf("segments %d for %q", c.Segments, path)
 		}
+		// Every layer below accepts what the parser accepts.
+		if err := topic.ValidateFilter(c.Path); err != nil {
+			t.Fatalf("ParseChannel accepts %q, topic.ValidateFilter refuses it: %v", s, err)
+		}
+		if err := topic.ValidateChannel(c.Path); c.Static() && err != nil {
+			t.Fatalf("ParseChannel accepts static %q, topic.ValidateChannel refuses it: %v", s, err)
+		}
 		got := map[string]int64{}
 		for name, o := range map[string]security.Option{"ttl": security.OptionTTL, "last": security.OptionLast, "me": security.OptionMe, "from": security.OptionFrom, "until": security.OptionUntil} {
 			if c.Options.Has(o) {
