@@ -23,8 +23,7 @@ func benchLicenses(b *testing.B) map[string]*security.License {
 	}
 }
 
-// BenchmarkKeyDecrypt decodes and decrypts one 32-character key (Emitter:
-// about 620 ns for generation 3, with allocations).
+// BenchmarkKeyDecrypt decodes and decrypts one 32-character key.
 func BenchmarkKeyDecrypt(b *testing.B) {
 	ls := benchLicenses(b)
 	for _, gen := range []string{"v3", "v2", "v1"} {
@@ -58,8 +57,7 @@ func BenchmarkKeyEncrypt(b *testing.B) {
 	}
 }
 
-// BenchmarkValidateChannel checks one key against one channel (Emitter:
-// about 240 ns, with allocations).
+// BenchmarkValidateChannel checks one key against one channel.
 func BenchmarkValidateChannel(b *testing.B) {
 	for _, c := range []struct{ name, target, channel string }{
 		{"exact", "a/b/c/", "a/b/c/"},

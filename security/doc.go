@@ -62,7 +62,7 @@
 // # Caveats
 //
 // Emitter's key format checks the channel through a 32-bit hash: a key's
-// target is stored as Hash of the target path, so a channel whose path
+// target is stored as a hash of the target path, so a channel whose path
 // happens to hash the same way is accepted too. Herald keeps the format for
 // compatibility. Herald differs from Emitter in one place: a target ending
 // in '+' segments after a fixed one ("a/+/", "a/+/#/") validates no channel

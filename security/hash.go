@@ -11,14 +11,14 @@ const (
 	murmurC2   = 0x1b873593
 )
 
-// hashEmpty is Hash(""), the target hash of a "#/" key.
+// hashEmpty is channelHash(""), the target hash of a "#/" key.
 const hashEmpty = 1325880984
 
-// Hash returns Emitter's 32-bit hash of s: MurmurHash3 x86 32-bit with seed
-// 37, byte-swapped. It is the hash of a key's target path ("a/b/c" for the
-// target "a/b/c/") and of each segment in a subscription id. It does not
-// allocate.
-func Hash(s string) uint32 {
+// channelHash returns Emitter's 32-bit hash of s: MurmurHash3 x86 32-bit
+// with seed 37, byte-swapped. It is the hash of a key's target path ("a/b/c"
+// for the target "a/b/c/") and, in Emitter, of each segment in a
+// subscription id. It does not allocate.
+func channelHash(s string) uint32 {
 	h := uint32(murmurSeed)
 	n := len(s)
 	for ; len(s) >= 4; s = s[4:] {
@@ -61,7 +61,7 @@ func murmurFinish(h, n uint32) uint32 {
 	return bits.ReverseBytes32(h)
 }
 
-// hasher computes Hash over a string written in pieces, so that a channel can
+// hasher computes channelHash over a string written in pieces, so that a channel can
 // be hashed segment by segment without building the joined string. The zero
 // value is not ready: use newHasher.
 type hasher struct {

@@ -57,7 +57,7 @@ func TestHashMatchesReference(t *testing.T) {
 			b[i] = byte(r.Uint32())
 		}
 		want := bits.ReverseBytes32(murmurRef(b, 37))
-		require.Equal(t, want, Hash(string(b)), "%s", hex.EncodeToString(b))
+		require.Equal(t, want, channelHash(string(b)), "%s", hex.EncodeToString(b))
 
 		// The streaming hasher gives the same result however the input is
 		// split.

@@ -46,9 +46,6 @@ type Key struct {
 	b [KeySize]byte
 }
 
-// KeyFromBytes returns the Key whose 24 plaintext bytes are b.
-func KeyFromBytes(b [KeySize]byte) Key { return Key{b: b} }
-
 // Bytes returns the 24 plaintext bytes of k.
 func (k Key) Bytes() [KeySize]byte { return k.b }
 
@@ -72,8 +69,8 @@ func (k *Key) SetSalt(v uint16) { k.put16(offSalt, v) }
 // (always 1 for an on-premise license).
 func (k Key) MasterID() uint16 { return k.u16(offMaster) }
 
-// SetMasterID sets the master id.
-func (k *Key) SetMasterID(v uint16) { k.put16(offMaster, v) }
+// setMasterID sets the master id.
+func (k *Key) setMasterID(v uint16) { k.put16(offMaster, v) }
 
 // Contract returns the contract id, which is the license's contract.
 func (k Key) Contract() uint32 { return k.u32(offContract) }
@@ -84,8 +81,8 @@ func (k *Key) SetContract(v uint32) { k.put32(offContract, v) }
 // Signature returns the contract signature, which must equal the license's.
 func (k Key) Signature() uint32 { return k.u32(offSign) }
 
-// SetSignature sets the contract signature.
-func (k *Key) SetSignature(v uint32) { k.put32(offSign, v) }
+// setSignature sets the contract signature.
+func (k *Key) setSignature(v uint32) { k.put32(offSign, v) }
 
 // Permissions returns the key's permission set.
 func (k Key) Permissions() Permission { return Permission(k.b[offPerm]) }
@@ -108,9 +105,9 @@ func (k Key) TargetPath() uint32 {
 // TargetHash returns the hash of the target path (see SetTarget).
 func (k Key) TargetHash() uint32 { return k.u32(offHash) }
 
-// SetTargetBits sets the raw target bit-path (only the low 24 bits are kept)
+// setTargetBits sets the raw target bit-path (only the low 24 bits are kept)
 // and target hash. SetTarget computes both from a channel.
-func (k *Key) SetTargetBits(path, hash uint32) {
+func (k *Key) setTargetBits(path, hash uint32) {
 	k.b[offTarget], k.b[offTarget+1], k.b[offTarget+2] = byte(path>>16), byte(path>>8), byte(path)
 	k.put32(offHash, hash)
 }
@@ -118,9 +115,9 @@ func (k *Key) SetTargetBits(path, hash uint32) {
 // ExpiryRaw returns the raw expiry: seconds since KeyEpochUnix, 0 for never.
 func (k Key) ExpiryRaw() uint32 { return k.u32(offExpiry) }
 
-// SetExpiryRaw sets the raw expiry: seconds since KeyEpochUnix, 0 for
+// setExpiryRaw sets the raw expiry: seconds since KeyEpochUnix, 0 for
 // never.
-func (k *Key) SetExpiryRaw(v uint32) { k.put32(offExpiry, v) }
+func (k *Key) setExpiryRaw(v uint32) { k.put32(offExpiry, v) }
 
 // Expires returns the time the key expires, or the zero time if it never
 // does.
@@ -139,7 +136,7 @@ func (k Key) Expires() time.Time {
 // unchanged.
 func (k *Key) SetExpires(t time.Time) error {
 	if t.IsZero() {
-		k.SetExpiryRaw(0)
+		k.setExpiryRaw(0)
 		return nil
 	}
 	s := t.Unix() - keyEpoch
@@ -149,7 +146,7 @@ func (k *Key) SetExpires(t time.Time) error {
 	case s > 0xFFFFFFFF:
 		return ErrExpiryRange
 	}
-	k.SetExpiryRaw(uint32(s))
+	k.setExpiryRaw(uint32(s))
 	return nil
 }
 

@@ -80,9 +80,9 @@ func newSalt() uint16 {
 func (l *License) NewMasterKey() string {
 	var k Key
 	k.SetSalt(newSalt())
-	k.SetMasterID(1)
+	k.setMasterID(1)
 	k.SetContract(l.user)
-	k.SetSignature(l.sign)
+	k.setSignature(l.sign)
 	k.SetPermissions(PermMaster)
 	return l.EncryptKey(k)
 }
@@ -98,9 +98,9 @@ func (l *License) NewMasterKey() string {
 // ErrExpiryRange (400).
 func (l *License) Mint(spec KeySpec) (string, error) {
 	var k Key
-	k.SetMasterID(1)
+	k.setMasterID(1)
 	k.SetContract(l.user)
-	k.SetSignature(l.sign)
+	k.setSignature(l.sign)
 	if err := l.fill(&k, spec, spec.Permissions, 0); err != nil {
 		return "", err
 	}
@@ -125,7 +125,7 @@ func (l *License) fill(k *Key, spec KeySpec, perm Permission, limit uint32) erro
 	}
 	k.SetSalt(newSalt())
 	k.SetPermissions(perm &^ PermMaster)
-	k.SetExpiryRaw(exp)
+	k.setExpiryRaw(exp)
 	return nil
 }
 
@@ -186,10 +186,10 @@ var (
 	errChannelDenied   = &KeyError{Reason: ErrChannelDenied}
 )
 
-// PrivateChannel returns the private channel an extend key creates for
+// privateChannel returns the private channel an extend key creates for
 // connection connID on channel: "<channel><connID>/", keeping a trailing
 // "#/" last ("a/#/" gives "a/<connID>/#/").
-func PrivateChannel(channel, connID string) string {
+func privateChannel(channel, connID string) string {
 	if base, ok := strings.CutSuffix(channel, "#/"); ok && (base == "" || strings.HasSuffix(base, "/")) {
 		return base + connID + "/#/"
 	}
@@ -199,8 +199,9 @@ func PrivateChannel(channel, connID string) string {
 // Extend returns a private channel key, as Emitter's keygen does for a
 // request carrying a key with the extend permission (e). The extend key must
 // decrypt, not be expired, belong to the license, have PermExtend and allow
-// spec.Channel. The new key's target is PrivateChannel(spec.Channel,
-// connID); its permissions are those of the extend key that spec also asks
+// spec.Channel. The new key's target is the private channel
+// "<spec.Channel><connID>/", a trailing "#/" kept last ("a/#/" gives
+// "a/<connID>/#/"); its permissions are those of the extend key that spec also asks
 // for, without e and the master bit; it expires at the earlier of the extend
 // key's expiry and spec.TTL. connID must be one valid channel segment
 // (ErrInvalidTarget otherwise). Extend returns the new key and its target.
@@ -221,7 +222,7 @@ func (l *License) Extend(extendKey string, spec KeySpec, connID string) (key, ch
 	if c, err := ParseChannel(connID + "/"); err != nil || c.Segments != 1 || c.Wildcards != 0 || len(c.Path) != len(connID)+1 {
 		return "", "", &KeyError{Reason: ErrInvalidTarget, Channel: connID}
 	}
-	channel = PrivateChannel(spec.Channel, connID)
+	channel = privateChannel(spec.Channel, connID)
 	priv := spec
 	priv.Channel = channel
 	perm := k.Permissions() & spec.Permissions &^ PermExtend

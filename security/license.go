@@ -270,13 +270,6 @@ func (l *License) EncryptKey(k Key) string {
 	return string(out[:])
 }
 
-// AppendEncryptedKey appends the encrypted form of k (32 bytes) to dst.
-func (l *License) AppendEncryptedKey(dst []byte, k Key) []byte {
-	var out [EncodedKeyLen]byte
-	l.encrypt(&out, k)
-	return append(dst, out[:]...)
-}
-
 func (l *License) encrypt(out *[EncodedKeyLen]byte, k Key) {
 	l.crypt(&k.b, true)
 	encodeKey(out, &k.b)

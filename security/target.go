@@ -20,8 +20,9 @@ const (
 // "#/" allows every channel. It must end with '/'. The trailing '/' is
 // trimmed and the rest split into segments; a last segment "#" is dropped and
 // makes the key a wildcard key (bit 23 clear), otherwise bit 23 is set. Bit
-// 22-i is set for each segment i that is not '+'. The hash is
-// Hash(segments joined by '/'), '+' segments included literally.
+// 22-i is set for each segment i that is not '+'. The hash is Emitter's
+// 32-bit channel hash of the segments joined by '/', '+' segments included
+// literally.
 //
 // SetTarget checks only what the encoding needs: the trailing '/'
 // (ErrTargetNoSlash), at most MaxTargetDepth segments (ErrTargetTooDeep), no
@@ -64,7 +65,7 @@ func (k *Key) SetTarget(target string) error {
 			rest = tail
 		}
 	}
-	k.SetTargetBits(bitPath, Hash(path))
+	k.setTargetBits(bitPath, channelHash(path))
 	return nil
 }
 
@@ -114,7 +115,7 @@ func (k Key) ValidateChannel(channel string) bool {
 			return true // "#/": every channel
 		}
 		first, _, _ := strings.Cut(path, "/")
-		if Hash(first) == want {
+		if channelHash(first) == want {
 			return true // legacy key: any channel under its first segment
 		}
 		// Herald fix: a wildcard target made only of '+' ("+/#/",

@@ -149,7 +149,7 @@ func (t *Trie[T]) emitter(m *matcher[T], n *node[T], i, pos int, st *shareState[
 		if w == nil {
 			return
 		}
-		// node.child, written out: the call (not inlined) costs 3-17%.
+		// node.child, written out: the call is not inlined (see BenchmarkMatch).
 		c := n.one.Load()
 		if c == nil || c.word != w {
 			tb := n.kids.Load()
@@ -198,7 +198,7 @@ func (t *Trie[T]) mqtt(m *matcher[T], n *node[T], i, pos int, st *shareState[T])
 		if w == nil {
 			return
 		}
-		// node.child, written out: the call (not inlined) costs 3-17%.
+		// node.child, written out: the call is not inlined (see BenchmarkMatch).
 		c := n.one.Load()
 		if c == nil || c.word != w {
 			tb := n.kids.Load()
