@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/security"
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 // A license and keys from a real Emitter broker (security/vectors_test.go).
@@ -95,7 +96,7 @@ func TestAuthorizeStatuses(t *testing.T) {
 		"write-only sub":    {sub(c, ctx, "w/", mint(t, e, "w/", "w", 0)), security.ErrStatusUnauthorized, security.ErrPermissionDenied},
 		"write-only unsub":  {c.Unsubscribe("w/", engine.WithKey(mint(t, e, "w/", "w", 0))), security.ErrStatusUnauthorized, security.ErrPermissionDenied},
 		"wildcard publish":  {c.Publish(ctx, "a/+/c/", nil, engine.WithKey(emitterRWabc)), security.ErrStatusForbidden, engine.ErrWildcardPublish},
-		"invalid channel":   {c.Publish(ctx, "a/b/c", nil, engine.WithKey(emitterRWabc)), security.ErrStatusBadRequest, security.ErrInvalidChannel},
+		"invalid channel":   {c.Publish(ctx, "a/b/c", nil, engine.WithKey(emitterRWabc)), security.ErrStatusBadRequest, topic.ErrInvalid},
 		"extend key":        {c.Publish(ctx, "p/", nil, engine.WithKey(mint(t, e, "p/", "rwe", 0))), security.ErrStatusExtendOnly, security.ErrExtendOnly},
 		"extend key sub":    {sub(c, ctx, "p/", mint(t, e, "p/", "rwe", 0)), security.ErrStatusExtendOnly, security.ErrExtendOnly},
 		"extend key unsub":  {c.Unsubscribe("p/", engine.WithKey(mint(t, e, "p/", "rwe", 0))), security.ErrStatusExtendOnly, security.ErrExtendOnly},

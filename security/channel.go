@@ -7,14 +7,9 @@ import (
 	"github.com/heraldmq/herald/topic"
 )
 
-// ErrInvalidChannel is the error every channel parse failure wraps; test for
-// it with errors.Is. It is topic.ErrInvalid, which every layer's channel
-// errors match. The concrete error is a *ChannelError.
-var ErrInvalidChannel = topic.ErrInvalid
-
 // ChannelError describes why a channel string was rejected: the input, the
 // byte offset of the offending character and the (1-based) segment it is in.
-// It wraps ErrInvalidChannel.
+// It wraps topic.ErrInvalid, which every layer's channel errors match.
 type ChannelError struct {
 	Input   string // the string that was parsed
 	Offset  int    // byte offset of the problem in Input, or -1
@@ -39,8 +34,8 @@ func (e *ChannelError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrInvalidChannel.
-func (e *ChannelError) Unwrap() error { return ErrInvalidChannel }
+// Unwrap returns topic.ErrInvalid.
+func (e *ChannelError) Unwrap() error { return topic.ErrInvalid }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -54,7 +54,7 @@ func TestParseChannel(t *testing.T) {
 			c, err := security.ParseChannel(tc.in)
 			if tc.err != "" {
 				require.Error(t, err)
-				require.ErrorIs(t, err, security.ErrInvalidChannel)
+				require.ErrorIs(t, err, topic.ErrInvalid)
 				var ce *security.ChannelError
 				require.ErrorAs(t, err, &ce)
 				require.Contains(t, err.Error(), tc.err)
@@ -106,7 +106,7 @@ func TestParseTopic(t *testing.T) {
 			require.NoError(t, err, in)
 			continue
 		}
-		require.ErrorIs(t, err, security.ErrInvalidChannel, in)
+		require.ErrorIs(t, err, topic.ErrInvalid, in)
 		require.Contains(t, err.Error(), want, in)
 	}
 }
@@ -114,7 +114,7 @@ func TestParseTopic(t *testing.T) {
 func TestParseChannelLimits(t *testing.T) {
 	long := strings.Repeat("a/", topic.MaxLen/2+1)
 	_, err := security.ParseChannel(long)
-	require.ErrorIs(t, err, security.ErrInvalidChannel)
+	require.ErrorIs(t, err, topic.ErrInvalid)
 	require.Contains(t, err.Error(), "longer than")
 	// The error message is bounded even for huge inputs.
 	require.Less(t, len(err.Error()), 300)
@@ -170,7 +170,7 @@ func FuzzParseChannel(f *testing.F) {
 			if err == nil {
 				t.Fatalf("ParseChannel(%q) accepted what the reference grammar rejects: %+v", s, c)
 			}
-			if !errors.Is(err, security.ErrInvalidChannel) {
+			if !errors.Is(err, topic.ErrInvalid) {
 				t.Fatalf("error does not wrap ErrInvalidChannel: %v", err)
 			}
 			return

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/topic"
 )
 
 func TestStatusErrors(t *testing.T) {
@@ -74,7 +75,7 @@ func TestKeyError(t *testing.T) {
 		security.ErrTargetTooDeep:    security.ErrStatusTargetTooDeep,
 		security.ErrInvalidTarget:    security.ErrStatusBadRequest,
 		security.ErrExpiryRange:      security.ErrStatusBadRequest,
-		security.ErrInvalidChannel:   security.ErrStatusBadRequest,
+		topic.ErrInvalid:             security.ErrStatusBadRequest,
 		security.ErrInvalidLicense:   security.ErrStatusInternal,
 	} {
 		require.Equal(t, status, security.NewKeyError(reason).Status(), "%v", reason)

@@ -3,6 +3,8 @@ package security
 import (
 	"errors"
 	"strconv"
+
+	"github.com/heraldmq/herald/topic"
 )
 
 // StatusError is one of Emitter's wire statuses: an error as Emitter reports
@@ -70,7 +72,7 @@ var (
 )
 
 // StatusOf returns the *StatusError in err's chain. An invalid channel
-// (ErrInvalidChannel, from ParseChannel) gives ErrStatusBadRequest. It
+// (topic.ErrInvalid, from ParseChannel or any layer) gives ErrStatusBadRequest. It
 // returns nil for a nil err and ErrStatusInternal for any other error.
 func StatusOf(err error) *StatusError {
 	if err == nil {
@@ -79,7 +81,7 @@ func StatusOf(err error) *StatusError {
 	if se, ok := errors.AsType[*StatusError](err); ok {
 		return se
 	}
-	if errors.Is(err, ErrInvalidChannel) {
+	if errors.Is(err, topic.ErrInvalid) {
 		return ErrStatusBadRequest
 	}
 	return ErrStatusInternal
@@ -94,7 +96,7 @@ func statusFor(reason error) *StatusError {
 		return ErrStatusTargetNoSlash
 	case ErrTargetTooDeep:
 		return ErrStatusTargetTooDeep
-	case ErrInvalidTarget, ErrExpiryRange, ErrInvalidChannel:
+	case ErrInvalidTarget, ErrExpiryRange, topic.ErrInvalid:
 		return ErrStatusBadRequest
 	case ErrUnknownContract:
 		return ErrStatusNotFound
