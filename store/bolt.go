@@ -12,6 +12,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
+
+	"github.com/heraldmq/herald/store/internal/wal"
 )
 
 // Bolt is a durable Store in one bbolt (go.etcd.io/bbolt) file.
@@ -89,14 +91,14 @@ type Bolt struct {
 
 	// The write-ahead log (see wal.go). The committer writes it; the
 	// applier moves its records into bbolt.
-	wal     *walFile
+	wal     *wal.File
 	pmu     sync.Mutex
 	pending map[pkey][]byte // logged, not yet applied: value of each message
 	amu     sync.Mutex      // guards the applier's fields below
 	acond   *sync.Cond      // on amu: records to apply, or records applied
-	arecs   []*walRec       // logged, waiting for the applier
+	arecs   []*wal.Rec      // logged, waiting for the applier
 	abytes  int             // bytes in arecs
-	afree   []*walRec       // applied records, for reuse
+	afree   []*wal.Rec      // applied records, for reuse
 	// registered is the last record handed to the applier, applied the
 	// last one it applied, want the one somebody waits for.
 	registered, applied, want uint64
@@ -111,7 +113,7 @@ type Bolt struct {
 	// long before the sync, does not wait for the committer, whose receive
 	// would then have to wake it (measured: 12.9 µs median after each sync,
 	// 0.15 µs buffered).
-	ixReq  chan *walRec
+	ixReq  chan *wal.Rec
 	ixDone chan struct{}
 
 	mu       sync.Mutex
@@ -203,9 +205,9 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	if err == nil {
 		lsn, err = replayWAL(db, path, &o)
 	}
-	var wal *walFile
+	var wf *wal.File
 	if err == nil {
-		wal, err = openWALFile(walPath(path), lsn, o.walWrap, !o.NoSync)
+		wf, err = wal.Open(walPath(path), lsn, o.walWrap, !o.NoSync)
 	}
 	if err == nil {
 		err = db.View(func(tx *bbolt.Tx) error {
@@ -217,8 +219,8 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		})
 	}
 	if err != nil {
-		if wal != nil {
-			_ = wal.close()
+		if wf != nil {
+			_ = wf.Close()
 		}
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -226,12 +228,12 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	b := &Bolt{opts: o, db: db, path: path, ix: ix, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	b.pool.New = func() any { return new(request) }
 	b.group = newGroup()
-	b.wal, b.pending, b.adone = wal, make(map[pkey][]byte), make(chan struct{})
+	b.wal, b.pending, b.adone = wf, make(map[pkey][]byte), make(chan struct{})
 	b.acond = sync.NewCond(&b.amu)
 	b.registered, b.applied, b.want = lsn, lsn, lsn
 	b.idle, b.allBack = make(chan struct{}, 1), make(chan struct{}, 1)
 	if !o.NoSync {
-		b.ixReq, b.ixDone = make(chan *walRec), make(chan struct{}, 1)
+		b.ixReq, b.ixDone = make(chan *wal.Rec), make(chan struct{}, 1)
 		go b.indexLoop()
 	}
 	go b.applyLoop()
