@@ -16,68 +16,34 @@ import (
 	"github.com/heraldmq/herald/store/internal/wal"
 )
 
-// Bolt is a durable Store in one bbolt (go.etcd.io/bbolt) file.
+// Bolt is a durable Store in one bbolt (go.etcd.io/bbolt) file and its
+// write-ahead log, the file named after it with "-wal" appended: keep the two
+// together. After Close the bbolt file alone holds everything.
 //
-// # Layout
+// History is kept in write order, in buckets of about one second of expiry
+// time that expiry removes whole, with an index in memory of every channel's
+// messages (about 40 bytes a message) and a cache of the newest payloads
+// (Options.CacheBytes). Retained messages are kept by channel. OpenBolt
+// rebuilds the index by reading the whole file, so opening takes time and
+// memory in proportion to the history held (see BenchmarkOpen).
 //
-// History messages are kept in a log: bbolt buckets of about one second of
-// expiry time each (a "slot"; messages that never expire have a slot of
-// their own), keyed by message ID then channel. IDs grow with time, so a
-// commit appends to the last pages of one or a few buckets instead of
-// rewriting a page per channel, and expiry deletes whole buckets. An index in
-// memory lists every channel's message IDs, expiry times and payload sizes
-// (about 40 bytes a message); a query walks it and copies the payloads it
-// returns once, from the payload cache (Options.CacheBytes, the newest
-// payloads) or from the file. OpenBolt rebuilds the index by reading the
-// whole log, then fills the cache with the newest payloads. Measured
-// (BenchmarkOpen, 1M messages of 256 bytes over 1k channels, on a shared
-// 2-core machine at load average 6-8): about 0.35 s for the index alone
-// (a good part of it bbolt's own scan of the file to rebuild its free page
-// list), 0.7-1.8 s with the cache warm-up, and 107 MB of heap once open
-// (about 40 MB of index and the 64 MiB cache). Retained messages are in a
-// bucket keyed by channel.
-//
-// # Durability
-//
-// By default Store returns nil only after the messages are written to disk
-// and synced, so an acknowledged message survives a process crash, an
-// operating system crash and a power loss. Concurrent Store calls are
-// grouped: one committer goroutine writes everything queued at once, so many
-// writers share each sync (group commit). History messages go first to a
-// write-ahead log, the file named after the bbolt file with "-wal" appended
-// (4 MiB, written with zeros when created, then reused in place; keep it
-// with the bbolt file): one write and one fdatasync per group, where a bbolt
-// commit syncs twice. A background applier moves logged messages into bbolt
-// in large, normally synced, transactions (every 1 MiB of log, before a
-// Delete, a sweep or a retained message, and on Close), and OpenBolt applies
-// what a crash left in the log. While a group's sync runs, a second
-// goroutine indexes its messages, so queries may see them a little before
-// their Store calls return (and after a failed sync, whose Store calls return
-// the error, the store may or may not hold them, as with any database whose
-// commit fails; the store then takes no more writes). The applier's work
-// waits while the committer prepares the next group and runs while the log
-// syncs: on two cores it otherwise delayed the writers and split them into
-// smaller groups. Before it takes the next group, the committer also waits
-// until every writer it answered has been scheduled and has its answer, so
-// that writers storing again at once share the next sync (a busy program
-// whose answered writers wait long for a CPU delays the next group as long).
-// After Close the bbolt file alone holds everything.
-// Retained messages, Delete, SaveBan and the sweeper commit to bbolt directly
-// (synced).
-//
-// With Options.NoSync nothing is synced (the log is written, not synced): a
-// process crash still loses nothing (the kernel has the writes), but an
-// operating system crash or power loss may lose acknowledged messages and
-// corrupt the file.
-//
-// # Concurrency
+// Store returns nil only once the messages are written and synced, so an
+// acknowledged message survives a process crash, an operating system crash
+// and a power loss. Concurrent Store calls share one write and one fdatasync
+// of the write-ahead log (group commit); a background applier moves logged
+// messages into bbolt, and OpenBolt applies what a crash left in the log.
+// Retained messages, Delete, SaveBan and sweeps commit to bbolt directly
+// (synced). With Options.NoSync nothing is synced: a process crash still
+// loses nothing, but an operating system crash or power loss may lose
+// acknowledged messages and corrupt the file.
 //
 // All methods are safe for concurrent use. Queries run in parallel with each
-// other and with writes: a query sees every Store call that returned before
-// it started (and may see messages whose Store has not returned yet).
-// Writes (Store batches, Delete, sweep transactions) are serialised; a sweep
-// transaction removes whole expiry slots, up to about Options.SweepBatch
-// messages (always at least one slot).
+// other and with writes; a query sees every Store call that returned before
+// it started, and may see messages whose Store has not returned yet. Writes
+// (Store groups, Delete, sweep transactions) are serialised. If writing or
+// syncing the log fails, the Store calls of that group return the error, the
+// store may or may not hold their messages (as with any database whose
+// commit fails), and it takes no more writes.
 type Bolt struct {
 	opts Options
 	db   *bbolt.DB
@@ -89,8 +55,8 @@ type Bolt struct {
 	wmu  sync.Mutex
 	hist []*entry // committer scratch
 
-	// The write-ahead log (see wal.go). The committer writes it; the
-	// applier moves its records into bbolt.
+	// The write-ahead log: the committer writes it, the applier moves its
+	// records into bbolt.
 	wal     *wal.File
 	pmu     sync.Mutex
 	pending map[pkey][]byte // logged, not yet applied: value of each message
@@ -111,8 +77,7 @@ type Bolt struct {
 	// The indexer of a durable store (see indexLoop). ixDone holds a
 	// token per indexed record; it is buffered so that the indexer, done
 	// long before the sync, does not wait for the committer, whose receive
-	// would then have to wake it (measured: 12.9 µs median after each sync,
-	// 0.15 µs buffered).
+	// would then have to wake it.
 	ixReq  chan *wal.Rec
 	ixDone chan struct{}
 
@@ -136,6 +101,11 @@ type Bolt struct {
 
 var _ Store = (*Bolt)(nil)
 
+// The log (bucketLog) holds a bucket per expiry slot, keyed by message ID
+// then channel: IDs grow with time, so a commit appends to the last pages of
+// one or a few buckets instead of rewriting a page per channel, and expiry
+// deletes whole buckets. Messages that never expire have a slot of their own
+// (slotNever).
 var (
 	bucketLog      = []byte("l") // slot(8) -> bucket: ID(16) channel -> valVersion expires(8) payload
 	bucketRetained = []byte("r") // channel -> valVersion ID(16) expires(8) payload
@@ -165,8 +135,10 @@ func slotName(expires int64) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(expires)>>slotShift)
 }
 
-// OpenBolt opens (creating if needed) the bbolt file at path, reads its log
-// into the index and starts the committer and the sweeper. The file is
+// OpenBolt opens (creating if needed) the bbolt file at path, applies what
+// its write-ahead log holds that the file does not, reads the history into
+// the index, fills the payload cache with the newest payloads and starts the
+// committer and the sweeper. The file is
 // locked: a second OpenBolt of the same path, from any process, fails after
 // one second. A file of the previous format is converted. Records that
 // cannot be decoded are skipped (and logged), not returned.

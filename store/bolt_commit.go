@@ -72,8 +72,8 @@ func (r *request) encode(msgs []Message) {
 }
 
 // group is the answer to every request of one batch: the committer sets err
-// and closes done. One close wakes every writer of the batch (64 sends on
-// 64 channels took the committer 15 µs a batch, measured).
+// and closes done. One close wakes every writer of the batch, where a send
+// per writer would cost the committer a channel operation each.
 type group struct {
 	done chan struct{}
 	err  error
@@ -142,7 +142,10 @@ func (b *Bolt) back() {
 }
 
 // commitLoop is the committer: it commits whatever is queued in one
-// transaction, answers every request in it, and repeats.
+// transaction, answers every request in it, and repeats. Before it takes the
+// next group it waits until every writer it answered has its answer, so
+// that writers storing again at once share the next sync (in a busy program
+// whose answered writers wait long for a CPU, the next group waits as long).
 func (b *Bolt) commitLoop() {
 	defer close(b.done)
 	defer func() {

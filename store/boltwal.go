@@ -109,10 +109,8 @@ func (b *Bolt) commitWAL(batch []*request) error {
 	if err == nil {
 		if b.wal.Durable() {
 			// The indexer indexes the record while this goroutine syncs
-			// it (a sync leaves the CPU idle for ~200 µs on a virtual
-			// disk; indexing 63 messages takes 21 µs median, 34 µs mean,
-			// and starts a median 43 µs after the hand-over). So a query
-			// may see a message whose Store has not returned yet.
+			// it, on the CPU the sync leaves idle. So a query may see a
+			// message whose Store has not returned yet.
 			b.ixReq <- rec
 			b.setBusy(false)
 			err = b.wal.Sync()
@@ -172,12 +170,12 @@ func (b *Bolt) index(rec *wal.Rec) {
 
 // setBusy records whether the committer of a durable store is busy: from
 // the end of one sync of the log to the start of the next, the writers it
-// answered queue their next messages and it writes them. On two cores the
-// applier, moving the log into bbolt, slowed that part of the cycle down and
-// split the writers into smaller groups; it now leaves the CPU to them (see
-// gate). While busy, the committer never waits for the applier, nor for
-// anything that may wait for the applier (wmu), so the applier always gets
-// to run again.
+// answered queue their next messages and it writes them. The applier,
+// moving the log into bbolt, would compete with them for the CPU, slow that
+// part of the cycle down and split the writers into smaller groups, so it
+// waits while the committer is busy (see gate and BenchmarkStore). While
+// busy, the committer never waits for the applier, nor for anything that may
+// wait for the applier (wmu), so the applier always gets to run again.
 func (b *Bolt) setBusy(busy bool) {
 	if !b.wal.Durable() {
 		return
