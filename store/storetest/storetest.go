@@ -8,6 +8,9 @@
 //		})
 //	}
 //
+// The package example runs the suite against a Store type of its own that
+// wraps store.Memory.
+//
 // # Requirements
 //
 // newStore must return an empty store with the default limits of
