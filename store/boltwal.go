@@ -7,7 +7,45 @@ import (
 	"slices"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/heraldmq/herald/store/internal/wal"
 )
+
+// A durable Bolt appends each group of stored history messages to its
+// write-ahead log (package wal), a second file next to the bbolt file, with
+// one write and one fdatasync, and acknowledges them: bbolt syncs its file
+// twice per commit (its pages, then its meta page). A background applier
+// moves the logged messages into bbolt in large transactions (normal bbolt
+// commits, synced) and records in the same transaction the sequence number
+// of the last record it applied. On open, the records after that number are
+// applied again. Until a record is applied, queries read its payloads from
+// memory (pending).
+
+const (
+	// walWrapBytes is the size at which the log starts again at its
+	// beginning.
+	walWrapBytes = 4 << 20
+	// walApplyBytes is how many logged bytes wait in memory before the
+	// applier moves them into bbolt (sooner when something needs them there).
+	walApplyBytes = walWrapBytes / 4
+)
+
+// walPath returns the path of the log of the bbolt file at path.
+func walPath(path string) string { return path + "-wal" }
+
+// checkWALOp checks what the log format leaves to Bolt: that the key of an
+// op read back holds a valid channel, and that the value of a put has the
+// history layout and expires in the op's slot.
+func checkWALOp(op *wal.Op) error {
+	if ValidateChannel(op.Ch) != nil {
+		return fmt.Errorf("log op key %q", op.Key)
+	}
+	if op.Kind == wal.Put && (len(op.Val) < 9 || op.Val[0] != valVersion ||
+		logSlot(int64(binary.BigEndian.Uint64(op.Val[1:9]))) != op.Slot) {
+		return fmt.Errorf("log op value of %s", op.Ch)
+	}
+	return nil
+}
 
 // pkey names a logged message that is not applied yet.
 type pkey struct {
@@ -43,41 +81,39 @@ func (b *Bolt) commitWAL(batch []*request) error {
 	rec := b.newRec()
 	size := 0
 	for _, e := range hist {
-		size += walOpFixed + len(e.key) + len(e.val)
+		size += wal.OpHeaderSize + len(e.key) + len(e.val)
 	}
-	rec.buf = slices.Grow(rec.buf, size)
-	rec.ops = slices.Grow(rec.ops, len(hist))
+	rec.Buf = slices.Grow(rec.Buf, size)
+	rec.Ops = slices.Grow(rec.Ops, len(hist))
 	b.ix.mu.RLock()
 	for _, e := range hist {
 		s := logSlot(e.expires)
 		if old, ok := b.ix.find(e.ch, e.id); ok && logSlot(old.expires) != s {
-			rec.add(walDel, logSlot(old.expires), e.key, nil, e.ch)
+			rec.Add(wal.Del, logSlot(old.expires), e.key, nil, e.ch)
 		}
-		rec.add(walPut, s, e.key, e.val, e.ch)
+		rec.Add(wal.Put, s, e.key, e.val, e.ch)
 	}
 	b.ix.mu.RUnlock()
-	err := b.wal.write(rec)
-	if errors.Is(err, errWrap) {
+	err := b.wal.Write(rec)
+	if errors.Is(err, wal.ErrWrap) {
 		// The log is full: start again at its beginning once everything
 		// in it is in bbolt.
 		b.setBusy(false)
-		err = b.waitApplied(b.wal.lsn)
+		err = b.waitApplied(b.wal.LSN())
 		b.setBusy(true)
 		if err == nil {
-			b.wal.rewind()
-			err = b.wal.write(rec)
+			b.wal.Rewind()
+			err = b.wal.Write(rec)
 		}
 	}
 	if err == nil {
-		if b.wal.durable {
+		if b.wal.Durable() {
 			// The indexer indexes the record while this goroutine syncs
-			// it (a sync leaves the CPU idle for ~200 µs on a virtual
-			// disk; indexing 63 messages takes 21 µs median, 34 µs mean,
-			// and starts a median 43 µs after the hand-over). So a query
-			// may see a message whose Store has not returned yet.
+			// it, on the CPU the sync leaves idle. So a query may see a
+			// message whose Store has not returned yet.
 			b.ixReq <- rec
 			b.setBusy(false)
-			err = b.wal.sync()
+			err = b.wal.Sync()
 			<-b.ixDone
 			b.setBusy(true)
 		} else {
@@ -101,8 +137,8 @@ func (b *Bolt) commitWAL(batch []*request) error {
 	}
 	b.amu.Lock()
 	b.arecs = append(b.arecs, rec)
-	b.abytes += len(rec.buf)
-	b.registered = rec.lsn
+	b.abytes += len(rec.Buf)
+	b.registered = rec.LSN
 	if int64(b.abytes) >= b.opts.walApply {
 		b.acond.Broadcast()
 	}
@@ -112,21 +148,21 @@ func (b *Bolt) commitWAL(batch []*request) error {
 
 // index makes the messages of a logged record visible to queries (index,
 // cache, pending values).
-func (b *Bolt) index(rec *walRec) {
+func (b *Bolt) index(rec *wal.Rec) {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	b.pmu.Lock()
-	for i := range rec.ops {
-		if op := &rec.ops[i]; op.kind == walPut {
-			b.pending[pkey{op.id, op.ch}] = op.val
+	for i := range rec.Ops {
+		if op := &rec.Ops[i]; op.Kind == wal.Put {
+			b.pending[pkey{ID(op.ID), op.Ch}] = op.Val
 		}
 	}
 	b.pmu.Unlock()
 	b.ix.mu.Lock()
-	for i := range rec.ops {
-		if op := &rec.ops[i]; op.kind == walPut {
-			b.ix.put(op.ch, ient{id: op.id, expires: int64(binary.BigEndian.Uint64(op.val[1:9])),
-				size: uint32(len(op.val) - 9), cpos: b.ix.cache.add(op.val[9:])})
+	for i := range rec.Ops {
+		if op := &rec.Ops[i]; op.Kind == wal.Put {
+			b.ix.put(op.Ch, ient{id: ID(op.ID), expires: int64(binary.BigEndian.Uint64(op.Val[1:9])),
+				size: uint32(len(op.Val) - 9), cpos: b.ix.cache.add(op.Val[9:])})
 		}
 	}
 	b.ix.mu.Unlock()
@@ -134,14 +170,14 @@ func (b *Bolt) index(rec *walRec) {
 
 // setBusy records whether the committer of a durable store is busy: from
 // the end of one sync of the log to the start of the next, the writers it
-// answered queue their next messages and it writes them. On two cores the
-// applier, moving the log into bbolt, slowed that part of the cycle down and
-// split the writers into smaller groups; it now leaves the CPU to them (see
-// gate). While busy, the committer never waits for the applier, nor for
-// anything that may wait for the applier (wmu), so the applier always gets
-// to run again.
+// answered queue their next messages and it writes them. The applier,
+// moving the log into bbolt, would compete with them for the CPU, slow that
+// part of the cycle down and split the writers into smaller groups, so it
+// waits while the committer is busy (see gate and BenchmarkStore). While
+// busy, the committer never waits for the applier, nor for anything that may
+// wait for the applier (wmu), so the applier always gets to run again.
 func (b *Bolt) setBusy(busy bool) {
-	if !b.wal.durable {
+	if !b.wal.Durable() {
 		return
 	}
 	b.busy.Store(busy)
@@ -175,9 +211,9 @@ func (b *Bolt) indexLoop() {
 }
 
 // newRec returns an empty record, reusing an applied one.
-func (b *Bolt) newRec() *walRec {
+func (b *Bolt) newRec() *wal.Rec {
 	b.amu.Lock()
-	var r *walRec
+	var r *wal.Rec
 	if n := len(b.afree); n > 0 {
 		r = b.afree[n-1]
 		b.afree[n-1] = nil
@@ -185,9 +221,9 @@ func (b *Bolt) newRec() *walRec {
 	}
 	b.amu.Unlock()
 	if r == nil {
-		r = &walRec{}
+		r = &wal.Rec{}
 	}
-	r.reset()
+	r.Reset()
 	return r
 }
 
@@ -252,10 +288,10 @@ func (b *Bolt) applyLoop() {
 		b.arecs, b.abytes = nil, 0
 		b.amu.Unlock()
 
-		last := recs[len(recs)-1].lsn
+		last := recs[len(recs)-1].LSN
 		err := b.db.Update(func(tx *bbolt.Tx) error {
 			for _, r := range recs {
-				if err := applyOps(tx, r.ops, b.gate); err != nil {
+				if err := applyOps(tx, r.Ops, b.gate); err != nil {
 					return err
 				}
 			}
@@ -265,13 +301,13 @@ func (b *Bolt) applyLoop() {
 		if err == nil {
 			b.pmu.Lock()
 			for _, r := range recs {
-				for i := range r.ops {
-					op := &r.ops[i]
-					if op.kind != walPut {
+				for i := range r.Ops {
+					op := &r.Ops[i]
+					if op.Kind != wal.Put {
 						continue
 					}
-					k := pkey{op.id, op.ch}
-					if v, ok := b.pending[k]; ok && &v[0] == &op.val[0] {
+					k := pkey{ID(op.ID), op.Ch}
+					if v, ok := b.pending[k]; ok && &v[0] == &op.Val[0] {
 						delete(b.pending, k)
 					}
 				}
@@ -286,7 +322,7 @@ func (b *Bolt) applyLoop() {
 		} else {
 			b.applied = last
 			for _, r := range recs {
-				if len(b.afree) < maxFreeRecs && cap(r.buf) <= maxFreeRecBytes {
+				if len(b.afree) < maxFreeRecs && cap(r.Buf) <= maxFreeRecBytes {
 					b.afree = append(b.afree, r)
 				}
 			}
@@ -302,7 +338,7 @@ func (b *Bolt) stopApplier() error {
 	b.acond.Broadcast()
 	b.amu.Unlock()
 	<-b.adone
-	err := b.wal.close()
+	err := b.wal.Close()
 	if aerr := b.applyErr(); aerr != nil {
 		err = aerr
 	}
@@ -310,7 +346,7 @@ func (b *Bolt) stopApplier() error {
 }
 
 // applyOps applies the ops of one record.
-func applyOps(tx *bbolt.Tx, ops []walOp, gate func()) error {
+func applyOps(tx *bbolt.Tx, ops []wal.Op, gate func()) error {
 	lb := tx.Bucket(bucketLog)
 	var (
 		slot uint64
@@ -321,23 +357,23 @@ func applyOps(tx *bbolt.Tx, ops []walOp, gate func()) error {
 			gate()
 		}
 		op := &ops[i]
-		if op.kind == walDel {
-			if ob := lb.Bucket(slotKey(op.slot)); ob != nil {
-				if err := ob.Delete(op.key); err != nil {
+		if op.Kind == wal.Del {
+			if ob := lb.Bucket(slotKey(op.Slot)); ob != nil {
+				if err := ob.Delete(op.Key); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if sb == nil || op.slot != slot {
+		if sb == nil || op.Slot != slot {
 			var err error
-			if sb, err = lb.CreateBucketIfNotExists(slotKey(op.slot)); err != nil {
+			if sb, err = lb.CreateBucketIfNotExists(slotKey(op.Slot)); err != nil {
 				return err
 			}
 			sb.FillPercent = 1 // written at its end: full pages
-			slot = op.slot
+			slot = op.Slot
 		}
-		if err := sb.Put(op.key, op.val); err != nil {
+		if err := sb.Put(op.Key, op.Val); err != nil {
 			return err
 		}
 	}
@@ -381,8 +417,8 @@ func fillPayload(m *Message, v []byte) {
 // bbolt does not have yet, and returns the sequence number of the last
 // record of the log.
 func replayWAL(db *bbolt.DB, path string, o *Options) (uint64, error) {
-	recs, rerr := readWALFile(walPath(path))
-	if rerr != nil && !errors.Is(rerr, ErrCorrupt) {
+	recs, rerr := wal.ReadFile(walPath(path), checkWALOp)
+	if rerr != nil && !errors.Is(rerr, wal.ErrCorrupt) {
 		return 0, rerr
 	}
 	if rerr != nil {
@@ -395,25 +431,25 @@ func replayWAL(db *bbolt.DB, path string, o *Options) (uint64, error) {
 			applied = binary.BigEndian.Uint64(v)
 		}
 		last = applied
-		if len(recs) == 0 || recs[len(recs)-1].lsn <= applied {
+		if len(recs) == 0 || recs[len(recs)-1].LSN <= applied {
 			return nil
 		}
-		if recs[0].lsn > applied+1 {
+		if recs[0].LSN > applied+1 {
 			// Records are missing between the file and the log: not this
 			// file's log (or a copy of the file without its log).
 			o.Logger.Error("store: write-ahead log does not follow the file; ignored",
-				"path", walPath(path), "applied", applied, "first", recs[0].lsn)
-			last = recs[len(recs)-1].lsn
+				"path", walPath(path), "applied", applied, "first", recs[0].LSN)
+			last = recs[len(recs)-1].LSN
 			return meta.Put(keyWALLSN, binary.BigEndian.AppendUint64(nil, last))
 		}
 		for _, r := range recs {
-			if r.lsn > applied {
-				if err := applyOps(tx, r.ops, nil); err != nil {
+			if r.LSN > applied {
+				if err := applyOps(tx, r.Ops, nil); err != nil {
 					return err
 				}
 			}
 		}
-		last = recs[len(recs)-1].lsn
+		last = recs[len(recs)-1].LSN
 		return meta.Put(keyWALLSN, binary.BigEndian.AppendUint64(nil, last))
 	})
 	if err != nil {

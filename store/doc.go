@@ -49,8 +49,8 @@
 // A Message with Retained set is the retained message of its channel, with
 // MQTT's meaning: one per channel, replaced by the next retained message (by
 // ID: an older one never replaces a newer one that has not expired) and
-// cleared by a retained message with an empty payload. Retained messages are not part of the
-// history; Store.Retained lists those matching a filter.
+// cleared by a retained message with an empty payload. Retained messages are
+// not part of the history; Store.Retained lists those matching a filter.
 //
 // # Durability
 //
@@ -58,11 +58,11 @@
 // messages are written and synced to disk (fdatasync), so every acknowledged
 // message survives a crash of the process or of the machine. Concurrent
 // Store calls share one write and one sync (group commit by a single
-// committer goroutine that writes whatever is queued, without waiting for
-// more): history goes to a write-ahead log next to the bbolt file (one sync
+// committer goroutine that writes whatever is queued, never waiting on a
+// timer): history goes to a write-ahead log next to the bbolt file (one sync
 // per group) and from there, in the background, into bbolt; see Bolt.
-// Options.NoSync skips the log and the syncs: faster, safe against a process
-// crash, UNSAFE against an operating system crash or power loss.
+// Options.NoSync skips the syncs: faster, safe against a process crash,
+// UNSAFE against an operating system crash or power loss.
 // If the context of a Store call is done before the commit, Store returns the
 // context's error and the messages may or may not be stored.
 //
@@ -71,8 +71,8 @@
 // Every Store in this package is safe for concurrent use by any number of
 // goroutines. A Query sees every Store call that returned before it started.
 // Close waits for the background goroutines it started (sweeper, committer,
-// indexer, applier)
-// and leaves none behind; calls after Close return ErrClosed.
+// indexer, applier) and leaves none behind; calls after Close return
+// ErrClosed.
 //
 // # Limits
 //

@@ -1,12 +1,15 @@
 package store
 
 import (
+	"cmp"
+	"encoding/binary"
 	"math"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/tidwall/btree"
+	"go.etcd.io/bbolt"
 )
 
 // logIndex is Bolt's in-memory index of the history held in the log: for
@@ -389,4 +392,123 @@ func (ix *logIndex) fromCache(sel []cand) (out []Message, todo []int) {
 		}
 	}
 	return out, todo
+}
+
+// load fills the index from the log and returns how many records it could
+// not decode (they are skipped).
+func (ix *logIndex) load(tx *bbolt.Tx) (bad int) {
+	unsorted := map[*ichan]bool{}
+	lb := tx.Bucket(bucketLog)
+	c := lb.Cursor()
+	for name, v := c.First(); name != nil; name, v = c.Next() {
+		if v != nil || len(name) != 8 {
+			bad++
+			continue
+		}
+		slot := binary.BigEndian.Uint64(name)
+		sc := lb.Bucket(name).Cursor()
+		for k, v := sc.First(); k != nil; k, v = sc.Next() {
+			if len(k) <= 16 || len(v) < 9 || v[0] != valVersion || len(v)-9 > 1<<31 {
+				bad++
+				continue
+			}
+			e := ient{id: ID(k[:16]), expires: int64(binary.BigEndian.Uint64(v[1:9])), size: uint32(len(v) - 9)}
+			if e.expires < 0 || logSlot(e.expires) != slot {
+				bad++
+				continue
+			}
+			ch := ix.chans[string(k[16:])]
+			if ch == nil {
+				name := string(k[16:])
+				if ValidateChannel(name) != nil {
+					bad++
+					continue
+				}
+				ch = &ichan{name: name, minSlot: slotNever}
+				ix.chans[name] = ch
+				ix.tree.Set(name, ch)
+			}
+			if n := len(ch.ents); n > 0 && ch.ents[n-1].id.Compare(e.id) >= 0 {
+				unsorted[ch] = true
+			}
+			ch.ents = append(ch.ents, e)
+			ch.minSlot = min(ch.minSlot, slot)
+			ix.slots[slot]++
+			ix.n++
+		}
+	}
+	// A channel's messages come slot by slot: sort those that span slots out
+	// of order. The same (channel, ID) in two slots is not written by Bolt.
+	for ch := range unsorted {
+		slices.SortFunc(ch.ents, func(a, b ient) int { return a.id.Compare(b.id) })
+		n := len(ch.ents)
+		ch.ents = slices.CompactFunc(ch.ents, func(a, b ient) bool { return a.id == b.id })
+		if d := n - len(ch.ents); d > 0 {
+			bad += d
+			ix.n -= d
+			ix.slots = map[uint64]int{}
+			for _, c := range ix.chans {
+				for _, e := range c.ents {
+					ix.slots[logSlot(e.expires)]++
+				}
+			}
+		}
+	}
+	return bad
+}
+
+// warm fills the payload cache with the newest payloads of the log (by ID
+// time), as many as fit, so that queries after a restart are served from
+// memory as they were before it.
+func (ix *logIndex) warm(tx *bbolt.Tx) {
+	if ix.cache.max <= 0 || ix.n == 0 {
+		return
+	}
+	// The cutoff: the oldest ID time whose newer messages all fit.
+	type ts struct {
+		t    int64
+		size uint32
+	}
+	all := make([]ts, 0, ix.n)
+	for _, c := range ix.chans {
+		for _, e := range c.ents {
+			all = append(all, ts{e.id.UnixNano(), e.size})
+		}
+	}
+	slices.SortFunc(all, func(a, b ts) int { return cmp.Compare(b.t, a.t) })
+	budget, cutoff := ix.cache.max, int64(math.MaxInt64)
+	for _, x := range all {
+		if int(x.size) > ix.cache.max/8 {
+			continue // not cached anyway
+		}
+		if budget -= int(x.size); budget < 0 {
+			break
+		}
+		cutoff = x.t
+	}
+	all = nil
+	lb := tx.Bucket(bucketLog)
+	c := lb.Cursor()
+	for name, v := c.First(); name != nil; name, v = c.Next() {
+		if v != nil || len(name) != 8 {
+			continue
+		}
+		sc := lb.Bucket(name).Cursor()
+		// Keys start with the ID: the newest are at the end of each slot.
+		for k, v := sc.Last(); k != nil; k, v = sc.Prev() {
+			if len(k) <= 16 || len(v) < 9 {
+				continue
+			}
+			if ID(k[:16]).UnixNano() < cutoff {
+				break
+			}
+			ch := ix.chans[string(k[16:])]
+			if ch == nil {
+				continue
+			}
+			if i, ok := ch.search(ID(k[:16])); ok && ch.ents[i].size == uint32(len(v)-9) && ch.ents[i].cpos == 0 {
+				ch.ents[i].cpos = ix.cache.add(v[9:])
+			}
+		}
+	}
 }

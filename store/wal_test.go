@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/heraldmq/herald/store/internal/wal"
 )
 
 // walModel is what a store must hold: the last message stored under each
@@ -182,11 +184,11 @@ func TestWALReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var torn walRec
-			torn.reset()
-			torn.add(walPut, slotNever, append(make([]byte, 16), "w/0/"...), []byte{valVersion, 0, 0, 0, 0, 0, 0, 0, 0, 'z'}, "w/0/")
-			torn.seal(s.wal.lsn + 1)
-			if _, err := f.WriteAt(torn.buf[:len(torn.buf)-1], s.wal.pos); err != nil {
+			var torn wal.Rec
+			torn.Reset()
+			torn.Add(wal.Put, slotNever, append(make([]byte, 16), "w/0/"...), []byte{valVersion, 0, 0, 0, 0, 0, 0, 0, 0, 'z'}, "w/0/")
+			torn.Seal(s.wal.LSN() + 1)
+			if _, err := f.WriteAt(torn.Buf[:len(torn.Buf)-1], s.wal.Pos()); err != nil {
 				t.Fatal(err)
 			}
 			if err := f.Close(); err != nil {
@@ -286,11 +288,11 @@ func TestWALWrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if max := int64(wrap + 8*(walOpFixed+16+20+9+250) + walHeader); st.Size() > max {
+	if max := int64(wrap + 8*(wal.OpHeaderSize+16+20+9+250) + wal.HeaderSize); st.Size() > max {
 		t.Fatalf("log of %d bytes, want at most %d", st.Size(), max)
 	}
-	if s.wal.lsn < 40 {
-		t.Fatalf("only %d records", s.wal.lsn)
+	if s.wal.LSN() < 40 {
+		t.Fatalf("only %d records", s.wal.LSN())
 	}
 	s = reopen(t, s, path, o)
 	model.check(t, s)
@@ -328,8 +330,8 @@ func TestWALNoSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	model.add(more...)
-	if c.wal.durable || c.wal.lsn <= s.wal.lsn {
-		t.Fatalf("NoSync store: log sync %v, last record %d (durable store's %d)", c.wal.durable, c.wal.lsn, s.wal.lsn)
+	if c.wal.Durable() || c.wal.LSN() <= s.wal.LSN() {
+		t.Fatalf("NoSync store: log sync %v, last record %d (durable store's %d)", c.wal.Durable(), c.wal.LSN(), s.wal.LSN())
 	}
 	again := filepath.Join(dir, "again.db")
 	copyFile(t, crash, again)
@@ -345,48 +347,49 @@ func TestWALNoSync(t *testing.T) {
 	model.check(t, d)
 }
 
-// FuzzWAL reads arbitrary bytes as a log: no panic, and every record it
-// returns decodes to ops whose keys and values lie within the record.
+// FuzzWAL reads arbitrary bytes as a log, as OpenBolt does: no panic, and
+// every record it returns decodes to ops whose keys and values lie within
+// the record.
 func FuzzWAL(f *testing.F) {
-	var r walRec
-	r.reset()
+	var r wal.Rec
+	r.Reset()
 	id := NewID(1, 2)
 	key := append(id[:], "a/b/"...)
-	r.add(walPut, slotNever, key, []byte{valVersion, 0, 0, 0, 0, 0, 0, 0, 0, 'p'}, "a/b/")
-	r.add(walDel, 5, key, nil, "a/b/")
-	r.seal(1)
-	one := bytes.Clone(r.buf)
-	r.seal(2)
-	f.Add(append(bytes.Clone(one), r.buf...))
+	r.Add(wal.Put, slotNever, key, []byte{valVersion, 0, 0, 0, 0, 0, 0, 0, 0, 'p'}, "a/b/")
+	r.Add(wal.Del, 5, key, nil, "a/b/")
+	r.Seal(1)
+	one := bytes.Clone(r.Buf)
+	r.Seal(2)
+	f.Add(append(bytes.Clone(one), r.Buf...))
 	f.Add(one)
 	f.Add(one[:len(one)-3])
 	f.Add([]byte{})
 	f.Add(make([]byte, 40))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recs, _ := readWAL(data)
+		recs, _ := wal.Read(data, checkWALOp)
 		for i, rec := range recs {
-			if i > 0 && rec.lsn != recs[i-1].lsn+1 {
-				t.Fatalf("record %d: lsn %d after %d", i, rec.lsn, recs[i-1].lsn)
+			if i > 0 && rec.LSN != recs[i-1].LSN+1 {
+				t.Fatalf("record %d: lsn %d after %d", i, rec.LSN, recs[i-1].LSN)
 			}
-			for _, op := range rec.ops {
-				if op.kind != walPut && op.kind != walDel {
-					t.Fatalf("op kind %d", op.kind)
+			for _, op := range rec.Ops {
+				if op.Kind != wal.Put && op.Kind != wal.Del {
+					t.Fatalf("op kind %d", op.Kind)
 				}
-				if len(op.key) <= 16 || string(op.key[16:]) != op.ch || ID(op.key[:16]) != op.id {
-					t.Fatalf("op key %q", op.key)
+				if len(op.Key) <= 16 || string(op.Key[16:]) != op.Ch || [16]byte(op.Key[:16]) != op.ID {
+					t.Fatalf("op key %q", op.Key)
 				}
 			}
 		}
 		// Records round-trip: rebuilding them gives the same bytes.
 		for _, rec := range recs {
-			var b walRec
-			b.reset()
-			for _, op := range rec.ops {
-				b.add(op.kind, op.slot, op.key, op.val, op.ch)
+			var b wal.Rec
+			b.Reset()
+			for _, op := range rec.Ops {
+				b.Add(op.Kind, op.Slot, op.Key, op.Val, op.Ch)
 			}
-			b.seal(rec.lsn)
-			if !bytes.Equal(b.buf, rec.buf) {
-				t.Fatalf("record %d does not round-trip", rec.lsn)
+			b.Seal(rec.LSN)
+			if !bytes.Equal(b.Buf, rec.Buf) {
+				t.Fatalf("record %d does not round-trip", rec.LSN)
 			}
 		}
 	})
