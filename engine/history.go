@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldmq/herald/security"
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 // This file attaches message history to the publish and subscribe paths.
@@ -147,7 +148,7 @@ func (e *Engine) beginReplay(s *Subscription, ch *security.Channel, co *callOpti
 // historyQuery returns the store query for the subscribe options, and false
 // when the subscriber asked for no history.
 func (e *Engine) historyQuery(filter string, co *callOptions) (store.Query, bool) {
-	q := store.Query{Filter: filter, Mode: e.opts.Matching}
+	q := store.Query{Filter: filter, Matching: e.opts.Matching}
 	want := false
 	if co.has&hasLast != 0 {
 		if co.last == 0 {
@@ -253,7 +254,7 @@ func storeError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrClosed):
 		return ErrClosed
-	case errors.Is(err, store.ErrInvalidQuery), errors.Is(err, store.ErrInvalidChannel):
+	case errors.Is(err, store.ErrInvalidQuery), errors.Is(err, topic.ErrInvalid):
 		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	return fmt.Errorf("engine: history: %w", err)

@@ -32,7 +32,7 @@ import (
 // and a power loss. Concurrent Store calls share one write and one fdatasync
 // of the write-ahead log (group commit); a background applier moves logged
 // messages into bbolt, and OpenBolt applies what a crash left in the log.
-// Retained messages, Delete, SaveBan and sweeps commit to bbolt directly
+// Retained messages, Delete, bans and sweeps commit to bbolt directly
 // (synced). With Options.NoSync nothing is synced: a process crash still
 // loses nothing, but an operating system crash or power loss may lose
 // acknowledged messages and corrupt the file.
@@ -271,7 +271,7 @@ func (b *Bolt) update(fn func(tx *bbolt.Tx) error) error {
 	return err
 }
 
-// LoadBans returns the keys recorded as banned by SaveBan, in byte order.
+// LoadBans returns the keys recorded as banned by AddBan, in byte order.
 // With the engine, a Bolt store given as the engine's store also keeps its
 // key bans (Bolt implements the engine's BanStore), so they survive a
 // restart.
@@ -289,9 +289,15 @@ func (b *Bolt) LoadBans(ctx context.Context) ([]string, error) {
 	return keys, err
 }
 
-// SaveBan records that key is banned (banned true) or no longer banned. It
-// returns once the change is committed (and synced, unless NoSync).
-func (b *Bolt) SaveBan(ctx context.Context, key string, banned bool) error {
+// AddBan records that key is banned. It returns once the change is committed
+// (and synced, unless NoSync).
+func (b *Bolt) AddBan(ctx context.Context, key string) error { return b.saveBan(ctx, key, true) }
+
+// RemoveBan records that key is no longer banned. It returns once the change
+// is committed (and synced, unless NoSync).
+func (b *Bolt) RemoveBan(ctx context.Context, key string) error { return b.saveBan(ctx, key, false) }
+
+func (b *Bolt) saveBan(ctx context.Context, key string, banned bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

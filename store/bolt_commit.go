@@ -268,7 +268,7 @@ func (b *Bolt) commit(batch []*request) error {
 		return err
 	}
 	hist := b.histOf(batch)
-	now := b.opts.Now().UnixNano()
+	now := b.opts.Clock().UnixNano()
 	err := b.db.Update(func(tx *bbolt.Tx) error { return b.apply(tx, batch, hist, now) })
 	if err == nil && len(hist) > 0 {
 		b.ix.mu.Lock()

@@ -86,7 +86,7 @@ func TestBoltSweepDropsSlots(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := t0
-	opts := Options{SweepInterval: -1, SweepBatch: 25, NoSync: true, Now: func() time.Time { return now }}
+	opts := Options{SweepInterval: -1, SweepBatch: 25, NoSync: true, Clock: func() time.Time { return now }}
 	path := filepath.Join(t.TempDir(), "h.db")
 	b, err := OpenBolt(path, opts)
 	if err != nil {
@@ -360,7 +360,7 @@ func TestBoltMigrateV1(t *testing.T) {
 	})
 }
 
-// TestBans checks SaveBan and LoadBans of both stores, and that Bolt's bans
+// TestBans checks AddBan, RemoveBan and LoadBans of both stores, and that Bolt's bans
 // survive a reopen.
 func TestBans(t *testing.T) {
 	ctx := context.Background()
@@ -372,14 +372,19 @@ func TestBans(t *testing.T) {
 	m := NewMemory(Options{})
 	defer m.Close()
 	for _, s := range []interface {
-		SaveBan(context.Context, string, bool) error
+		AddBan(context.Context, string) error
+		RemoveBan(context.Context, string) error
 		LoadBans(context.Context) ([]string, error)
 	}{b, m} {
 		for _, op := range []struct {
 			key    string
 			banned bool
 		}{{"k2", true}, {"k1", true}, {"k3", true}, {"k3", false}, {"k9", false}, {"k1", true}} {
-			if err := s.SaveBan(ctx, op.key, op.banned); err != nil {
+			save := s.RemoveBan
+			if op.banned {
+				save = s.AddBan
+			}
+			if err := save(ctx, op.key); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/heraldmq/herald/topic"
 	"go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
 )
@@ -129,11 +130,11 @@ func decodeRetained(ch string, v []byte) (Message, error) {
 
 // Retained implements Store. It reads in chunks of 256 messages, each in its
 // own read transaction, and calls fn outside any transaction.
-func (b *Bolt) Retained(ctx context.Context, filter string, mode Mode, fn func(Message) error) error {
-	if err := ValidateFilter(filter); err != nil {
+func (b *Bolt) Retained(ctx context.Context, filter string, mode topic.Mode, fn func(Message) error) error {
+	if err := topic.ValidateFilter(filter); err != nil {
 		return err
 	}
-	prefix, _ := literalPrefix(filter)
+	prefix, _ := topic.LiteralPrefix(filter)
 	from := []byte(prefix)
 	first := true
 	for {
@@ -142,7 +143,7 @@ func (b *Bolt) Retained(ctx context.Context, filter string, mode Mode, fn func(M
 		}
 		var chunk []Message
 		more := false
-		now := b.opts.Now().UnixNano()
+		now := b.opts.Clock().UnixNano()
 		err := b.view(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucketRetained).Cursor()
 			k, v := c.Seek(from)
@@ -155,7 +156,7 @@ func (b *Bolt) Retained(ctx context.Context, filter string, mode Mode, fn func(M
 					return nil
 				}
 				from = append(from[:0], k...)
-				if !Match(filter, bytesString(k), mode) {
+				if !topic.Match(filter, bytesString(k), mode) {
 					continue
 				}
 				m, err := decodeRetained(string(k), v)

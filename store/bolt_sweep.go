@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/heraldmq/herald/topic"
 	"go.etcd.io/bbolt"
 )
 
 // Delete implements Store. It commits (and syncs, unless NoSync) before it
 // returns.
 func (b *Bolt) Delete(ctx context.Context, channel string, ids ...ID) (int, error) {
-	if err := ValidateChannel(channel); err != nil {
+	if err := topic.ValidateChannel(channel); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -92,7 +93,7 @@ func (b *Bolt) Delete(ctx context.Context, channel string, ids ...ID) (int, erro
 // removes whole slots up to about Options.SweepBatch messages, at least one
 // slot. The background sweeper calls Sweep every Options.SweepInterval.
 func (b *Bolt) Sweep(ctx context.Context) (int, error) {
-	now := b.opts.Now().UnixNano()
+	now := b.opts.Clock().UnixNano()
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/heraldmq/herald/store/internal/wal"
+	"github.com/heraldmq/herald/topic"
 )
 
 // A durable Bolt appends each group of stored history messages to its
@@ -37,7 +38,7 @@ func walPath(path string) string { return path + "-wal" }
 // op read back holds a valid channel, and that the value of a put has the
 // history layout and expires in the op's slot.
 func checkWALOp(op *wal.Op) error {
-	if ValidateChannel(op.Ch) != nil {
+	if topic.ValidateChannel(op.Ch) != nil {
 		return fmt.Errorf("log op key %q", op.Key)
 	}
 	if op.Kind == wal.Put && (len(op.Val) < 9 || op.Val[0] != valVersion ||

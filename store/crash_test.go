@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 const (
@@ -142,7 +143,7 @@ func TestCrash(t *testing.T) {
 		found := 0
 		for ch, ids := range acked {
 			stored := map[store.ID]bool{}
-			q := store.Query{Filter: ch, Mode: store.ModeMQTT}
+			q := store.Query{Filter: ch, Matching: topic.MQTT}
 			for {
 				page, err := s.Query(context.Background(), q)
 				if err != nil {

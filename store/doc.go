@@ -21,10 +21,10 @@
 //
 // # Queries
 //
-// A Query's Filter matches channels as the engine does: ModeEmitter (a filter
-// also matches every descendant channel, "+" is one level, a trailing "#" is
-// the same as the prefix) or ModeMQTT (exact depth, "+" one level, "#" the
-// rest). Query.Last selects the newest messages, Query.Limit the oldest;
+// A Query's Filter matches channels as the engine does, by the rules of
+// package topic: Query.Matching is topic.Emitter (a filter also matches every
+// descendant channel, "+" is one level, a trailing "#" is the same as the
+// prefix) or topic.MQTT (exact depth, "+" one level, "#" the rest). Query.Last selects the newest messages, Query.Limit the oldest;
 // results are always oldest to newest. Both are clamped to Options.MaxResults
 // (default 1000) and a response holds at most Options.MaxResponseBytes
 // (default 64 KiB, counting ID, channel and payload), so a query allocates a
@@ -40,7 +40,7 @@
 //
 // # Bans
 //
-// Bolt and Memory also keep a list of banned keys (SaveBan, LoadBans): they
+// Bolt and Memory also keep a list of banned keys (AddBan, RemoveBan, LoadBans): they
 // implement the engine's BanStore, so an engine whose store is a Bolt keeps
 // its key bans across restarts.
 //
@@ -77,8 +77,8 @@
 // # Limits
 //
 // Payloads above Options.MaxMessageSize (default 64 KiB, may be raised) get a
-// *SizeError (ErrTooLarge). Invalid channels and filters get a *ChannelError
-// (ErrInvalidChannel); negative expiry values get ErrInvalidExpiry; negative
+// *SizeError (ErrTooLarge). Invalid channels and filters (see
+// topic.ValidateChannel) get a *topic.Error (topic.ErrInvalid); negative expiry values get ErrInvalidExpiry; negative
 // or conflicting query fields get ErrInvalidQuery. ExpiresAfter clamps TTLs
 // above MaxTTL.
 package store

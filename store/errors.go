@@ -7,14 +7,11 @@ import (
 
 // Sentinel errors returned by the store package and by the stores in it.
 // Implementations written outside this package should return (or wrap) the
-// same values so that callers can test them with errors.Is.
+// same values so that callers can test them with errors.Is. An invalid
+// channel or filter gets a *topic.Error, which matches topic.ErrInvalid.
 var (
 	// ErrClosed is returned by every method of a Store called after Close.
 	ErrClosed = errors.New("store: closed")
-
-	// ErrInvalidChannel is returned (wrapped in a *ChannelError) when a
-	// message channel or a query filter is not a valid channel string.
-	ErrInvalidChannel = errors.New("store: invalid channel")
 
 	// ErrTooLarge is returned (wrapped in a *SizeError) when a message payload
 	// is larger than the store's maximum message size.
@@ -25,37 +22,13 @@ var (
 	ErrInvalidExpiry = errors.New("store: invalid expiry")
 
 	// ErrInvalidQuery is returned when a Query has a negative or conflicting
-	// field (both Last and Limit set, From after Until, an unknown Mode).
+	// field (both Last and Limit set, From after Until, an unknown Matching).
 	ErrInvalidQuery = errors.New("store: invalid query")
 
 	// ErrCorrupt is returned when a record read back from durable storage
 	// cannot be decoded.
 	ErrCorrupt = errors.New("store: corrupt record")
 )
-
-// ChannelError reports an invalid channel or filter string. It matches
-// ErrInvalidChannel with errors.Is.
-type ChannelError struct {
-	// Channel is the offending string (truncated to 64 bytes).
-	Channel string
-	// Reason says what is wrong with it.
-	Reason string
-}
-
-// Error implements error.
-func (e *ChannelError) Error() string {
-	return fmt.Sprintf("store: invalid channel %q: %s", e.Channel, e.Reason)
-}
-
-// Unwrap returns ErrInvalidChannel.
-func (e *ChannelError) Unwrap() error { return ErrInvalidChannel }
-
-func channelError(ch, reason string) error {
-	if len(ch) > 64 {
-		ch = ch[:64]
-	}
-	return &ChannelError{Channel: ch, Reason: reason}
-}
 
 // SizeError reports a message whose payload exceeds the maximum message size.
 // It matches ErrTooLarge with errors.Is.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 // Store messages in memory and ask for the newest of a channel tree.
@@ -58,7 +59,7 @@ func ExampleOpenBolt() {
 		panic(err)
 	}
 	defer st.Close()
-	msgs, _ := st.Query(ctx, store.Query{Filter: "a/b/", Mode: store.ModeMQTT})
+	msgs, _ := st.Query(ctx, store.Query{Filter: "a/b/", Matching: topic.MQTT})
 	fmt.Println(len(msgs), string(msgs[0].Payload))
 	// Output: 1 kept
 }
@@ -79,7 +80,7 @@ func ExampleStore_retained() {
 	retain(4, "lights/garage/", "on")
 	retain(5, "lights/garage/", "") // clears
 
-	_ = st.Retained(ctx, "lights/+/", store.ModeMQTT, func(m store.Message) error {
+	_ = st.Retained(ctx, "lights/+/", topic.MQTT, func(m store.Message) error {
 		fmt.Println(m.Channel, string(m.Payload))
 		return nil
 	})

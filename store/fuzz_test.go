@@ -3,79 +3,12 @@ package store
 import (
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldmq/herald/topic"
 	"go.etcd.io/bbolt"
 )
-
-// naiveMatch is an independent implementation of the matching rules, written
-// with strings.Split.
-func naiveMatch(filter, channel string, mode Mode) bool {
-	f := strings.Split(strings.TrimSuffix(filter, "/"), "/")
-	c := strings.Split(strings.TrimSuffix(channel, "/"), "/")
-	if mode == ModeEmitter {
-		if f[len(f)-1] == "#" {
-			f = f[:len(f)-1]
-		}
-		if len(c) < len(f) {
-			return false
-		}
-		for i := range f {
-			if f[i] != "+" && f[i] != c[i] {
-				return false
-			}
-		}
-		return true
-	}
-	if (f[0] == "+" || f[0] == "#") && strings.HasPrefix(c[0], "$") {
-		return false
-	}
-	for i := range f {
-		if f[i] == "#" {
-			return true
-		}
-		if i >= len(c) || (f[i] != "+" && f[i] != c[i]) {
-			return false
-		}
-	}
-	return len(c) == len(f)
-}
-
-var matchSeeds = [][2]string{
-	{"a/", "a/b/c/"}, {"a/+/", "a/b/"}, {"a/#/", "a/"}, {"+/", "$sys/"}, {"#/", "x/y/"}, {"a//", "a//"},
-	{"/", "/"}, {"a/+/c/", "a/b/c/d/"}, {"a/b", "a/b/"}, {"", "a/"}, {"a/#/b/", "a/x/b/"}, {"a/\x00/", "a/"},
-	{"ab/", "a/"}, {"+/+/", "a//"},
-}
-
-// FuzzMatch checks ValidateFilter, ValidateChannel and Match against the
-// naive model, and literalPrefix against Match.
-func FuzzMatch(f *testing.F) {
-	for _, s := range matchSeeds {
-		f.Add(s[0], s[1], false)
-		f.Add(s[0], s[1], true)
-	}
-	f.Fuzz(func(t *testing.T, filter, channel string, mqtt bool) {
-		mode := ModeEmitter
-		if mqtt {
-			mode = ModeMQTT
-		}
-		if ValidateFilter(filter) != nil || ValidateChannel(channel) != nil {
-			return
-		}
-		got, want := Match(filter, channel, mode), naiveMatch(filter, channel, mode)
-		if got != want {
-			t.Fatalf("Match(%q, %q, %v) = %v, model %v", filter, channel, mode, got, want)
-		}
-		if prefix, _ := literalPrefix(filter); got && !strings.HasPrefix(channel, prefix) {
-			t.Fatalf("%q matches %q outside the prefix %q", filter, channel, prefix)
-		}
-		if ValidateChannel(filter) == nil && !Match(filter, filter, mode) {
-			t.Fatalf("a channel does not match itself: %q", filter)
-		}
-	})
-}
 
 // FuzzQuery feeds arbitrary queries to the planner and to a small store: the
 // result is an error or a bounded, ordered answer, never a panic.
@@ -92,7 +25,7 @@ func FuzzQuery(f *testing.F) {
 		_ = st.Store(f.Context(), Message{ID: NewID(base+int64(i), 0), Channel: ch, Payload: make([]byte, i*100)})
 	}
 	f.Fuzz(func(t *testing.T, filter string, mode, last, limit int, from, until int64, maxBytes int, after bool) {
-		q := Query{Filter: filter, Mode: Mode(mode), Last: last, Limit: limit, MaxBytes: maxBytes}
+		q := Query{Filter: filter, Matching: topic.Mode(mode), Last: last, Limit: limit, MaxBytes: maxBytes}
 		if from != 0 {
 			q.From = time.Unix(0, base+from)
 		}
@@ -184,7 +117,7 @@ func FuzzBoltRecords(f *testing.F) {
 		for _, f := range []string{"#/", "a/"} {
 			_, _ = b.Query(ctx, Query{Filter: f})
 			_, _ = b.Query(ctx, Query{Filter: f, Last: 3})
-			_ = b.Retained(ctx, f, ModeEmitter, func(Message) error { return nil })
+			_ = b.Retained(ctx, f, topic.Emitter, func(Message) error { return nil })
 		}
 		_, _ = b.Sweep(ctx)
 		if err := b.Store(ctx, Message{ID: NewID(1, 1), Channel: "a/", Payload: []byte("x")}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/tidwall/btree"
 	"go.etcd.io/bbolt"
 )
@@ -420,7 +421,7 @@ func (ix *logIndex) load(tx *bbolt.Tx) (bad int) {
 			ch := ix.chans[string(k[16:])]
 			if ch == nil {
 				name := string(k[16:])
-				if ValidateChannel(name) != nil {
+				if topic.ValidateChannel(name) != nil {
 					bad++
 					continue
 				}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/heraldmq/herald/topic"
 	"github.com/tidwall/btree"
 )
 
@@ -25,7 +26,7 @@ type Memory struct {
 	chans    *btree.Map[string, *memChan] // channel -> history
 	retained *btree.Map[string, memMsg]   // channel -> retained message
 	expiry   *btree.BTreeG[expEntry]      // expiry index
-	bans     map[string]struct{}          // see SaveBan
+	bans     map[string]struct{}          // see AddBan
 
 	closeOnce sync.Once
 	sweeper   *sweeper
@@ -91,7 +92,7 @@ func (m *Memory) Store(ctx context.Context, msgs ...Message) error {
 		total += len(msgs[i].Payload)
 	}
 	buf := make([]byte, 0, total)
-	now := m.opts.Now().UnixNano()
+	now := m.opts.Clock().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -283,11 +284,11 @@ func (m *Memory) scan(p *plan, col *collector, ch string, c *memChan) {
 }
 
 // Retained implements Store.
-func (m *Memory) Retained(ctx context.Context, filter string, mode Mode, fn func(Message) error) error {
-	if err := ValidateFilter(filter); err != nil {
+func (m *Memory) Retained(ctx context.Context, filter string, mode topic.Mode, fn func(Message) error) error {
+	if err := topic.ValidateFilter(filter); err != nil {
 		return err
 	}
-	prefix, _ := literalPrefix(filter)
+	prefix, _ := topic.LiteralPrefix(filter)
 	from, first := prefix, true
 	for {
 		if err := ctx.Err(); err != nil {
@@ -300,7 +301,7 @@ func (m *Memory) Retained(ctx context.Context, filter string, mode Mode, fn func
 			m.mu.RUnlock()
 			return ErrClosed
 		}
-		now := m.opts.Now().UnixNano()
+		now := m.opts.Clock().UnixNano()
 		more := false
 		m.retained.Ascend(from, func(ch string, mm memMsg) bool {
 			if !first && ch == from {
@@ -313,7 +314,7 @@ func (m *Memory) Retained(ctx context.Context, filter string, mode Mode, fn func
 				more = true
 				return false
 			}
-			if Match(filter, ch, mode) && (mm.expires == 0 || mm.expires > now) {
+			if topic.Match(filter, ch, mode) && (mm.expires == 0 || mm.expires > now) {
 				chunk = append(chunk, Message{ID: mm.id, Channel: ch, Payload: append([]byte(nil), mm.payload...),
 					Expires: mm.expires, Retained: true})
 			}
@@ -335,7 +336,7 @@ func (m *Memory) Retained(ctx context.Context, filter string, mode Mode, fn func
 
 // Delete implements Store.
 func (m *Memory) Delete(ctx context.Context, channel string, ids ...ID) (int, error) {
-	if err := ValidateChannel(channel); err != nil {
+	if err := topic.ValidateChannel(channel); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -380,7 +381,7 @@ func (m *Memory) Delete(ctx context.Context, channel string, ids ...ID) (int, er
 // removed. The background sweeper calls it every Options.SweepInterval.
 func (m *Memory) Sweep(ctx context.Context) (int, error) {
 	total := 0
-	now := m.opts.Now().UnixNano()
+	now := m.opts.Clock().UnixNano()
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
@@ -446,7 +447,7 @@ func (m *Memory) Close() error {
 	return nil
 }
 
-// LoadBans returns the keys recorded as banned by SaveBan, in byte order.
+// LoadBans returns the keys recorded as banned by AddBan, in byte order.
 // Memory keeps them until Close only; it implements the engine's BanStore.
 func (m *Memory) LoadBans(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
@@ -465,8 +466,13 @@ func (m *Memory) LoadBans(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
-// SaveBan records that key is banned (banned true) or no longer banned.
-func (m *Memory) SaveBan(ctx context.Context, key string, banned bool) error {
+// AddBan records that key is banned.
+func (m *Memory) AddBan(ctx context.Context, key string) error { return m.saveBan(ctx, key, true) }
+
+// RemoveBan records that key is no longer banned.
+func (m *Memory) RemoveBan(ctx context.Context, key string) error { return m.saveBan(ctx, key, false) }
+
+func (m *Memory) saveBan(ctx context.Context, key string, banned bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

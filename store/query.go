@@ -7,12 +7,14 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/heraldmq/herald/topic"
 )
 
 // plan is a validated, normalised Query.
 type plan struct {
 	filter   string
-	mode     Mode
+	mode     topic.Mode
 	prefix   string // every matching channel starts with prefix
 	exact    bool   // only the channel equal to filter can match
 	newest   bool   // keep the n newest (Last) instead of the n oldest (Limit)
@@ -27,13 +29,13 @@ type plan struct {
 
 // plan validates q and applies the store's clamps.
 func (o *Options) plan(q Query) (plan, error) {
-	p := plan{filter: q.Filter, mode: q.Mode, now: o.Now().UnixNano()}
-	if err := ValidateFilter(q.Filter); err != nil {
+	p := plan{filter: q.Filter, mode: q.Matching, now: o.Clock().UnixNano()}
+	if err := topic.ValidateFilter(q.Filter); err != nil {
 		return p, err
 	}
 	switch {
-	case q.Mode != ModeEmitter && q.Mode != ModeMQTT:
-		return p, fmt.Errorf("%w: unknown mode %d", ErrInvalidQuery, q.Mode)
+	case q.Matching != topic.Emitter && q.Matching != topic.MQTT:
+		return p, fmt.Errorf("%w: unknown mode %d", ErrInvalidQuery, q.Matching)
 	case q.Last < 0 || q.Limit < 0 || q.MaxBytes < 0:
 		return p, fmt.Errorf("%w: negative Last, Limit or MaxBytes", ErrInvalidQuery)
 	case q.Last > 0 && q.Limit > 0:
@@ -41,8 +43,8 @@ func (o *Options) plan(q Query) (plan, error) {
 	case !q.From.IsZero() && !q.Until.IsZero() && q.Until.Before(q.From):
 		return p, fmt.Errorf("%w: Until before From", ErrInvalidQuery)
 	}
-	p.prefix, p.exact = literalPrefix(q.Filter)
-	p.exact = p.exact && q.Mode == ModeMQTT
+	p.prefix, p.exact = topic.LiteralPrefix(q.Filter)
+	p.exact = p.exact && q.Matching == topic.MQTT
 	p.newest = q.Last > 0
 	p.n = min(max(q.Last, q.Limit), o.MaxResults)
 	if p.n == 0 {
@@ -102,7 +104,7 @@ func (p *plan) matches(ch string) bool {
 	if p.exact {
 		return ch == p.filter
 	}
-	return Match(p.filter, ch, p.mode)
+	return topic.Match(p.filter, ch, p.mode)
 }
 
 // inWindow reports whether id is inside [lo, hi).

@@ -40,7 +40,7 @@ type Store interface {
 	// matches filter under mode, in channel order. fn owns the message it is
 	// given; it is called without any lock of the store held, so it may call
 	// the store. An error returned by fn stops the iteration and is returned.
-	Retained(ctx context.Context, filter string, mode Mode, fn func(Message) error) error
+	Retained(ctx context.Context, filter string, matching topic.Mode, fn func(Message) error) error
 
 	// Delete removes messages of the exact channel (not a pattern). With no
 	// ids it removes the whole history of channel and its retained message;
@@ -156,14 +156,6 @@ func ExpiresAfter(id ID, ttl time.Duration) (int64, error) {
 	return max(t+int64(ttl), 1), nil
 }
 
-// Mode is topic.Mode. TEMPORARY while store/bolt.go is split: removed before commit.
-type Mode = topic.Mode
-
-const (
-	ModeEmitter = topic.Emitter
-	ModeMQTT    = topic.MQTT
-)
-
 // Query selects history messages. The zero value of every field but Filter
 // means "no constraint". Results are always returned oldest to newest.
 //
@@ -180,10 +172,11 @@ const (
 // A short page does not mean the end (the byte cap may have cut it); the end
 // is an empty page.
 type Query struct {
-	// Filter is the channel pattern, in Emitter syntax ("a/+/c/").
+	// Filter is the channel pattern ("a/+/c/"); see topic.ValidateFilter.
 	Filter string
-	// Mode is how Filter matches channels.
-	Mode Mode
+	// Matching is how Filter matches channels: topic.Emitter (the zero
+	// value) or topic.MQTT.
+	Matching topic.Mode
 	// Last, if positive, selects the Last newest matching messages. Values
 	// above the store's MaxResults are clamped to it.
 	Last int
@@ -212,9 +205,6 @@ const (
 	DefaultSweepBatch       = 50_000
 	DefaultCacheBytes       = 64 << 20
 )
-
-// MaxChannelLen is the maximum length of a channel or filter in bytes.
-const MaxChannelLen = 4096
 
 // Options configures a Memory or Bolt store. The zero value works: every zero
 // field takes its default. The constructors copy the Options; the caller's
@@ -251,8 +241,8 @@ type Options struct {
 	NoSync bool
 	// Logger receives the store's logs. Default: discard.
 	Logger *slog.Logger
-	// Now is the clock used for expiry. Default time.Now.
-	Now func() time.Time
+	// Clock is the clock used for expiry. Default time.Now.
+	Clock func() time.Time
 
 	// walWrap and walApply (Bolt, tests only) replace walWrapBytes and
 	// walApplyBytes.
@@ -281,8 +271,8 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
 	if o.walWrap <= 0 {
 		o.walWrap = walWrapBytes
@@ -301,5 +291,5 @@ func (o *Options) validate(m *Message) error {
 	if m.Expires < 0 {
 		return fmt.Errorf("%w: negative Expires %d", ErrInvalidExpiry, m.Expires)
 	}
-	return ValidateChannel(m.Channel)
+	return topic.ValidateChannel(m.Channel)
 }

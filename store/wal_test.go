@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/heraldmq/herald/store/internal/wal"
+	"github.com/heraldmq/herald/topic"
 )
 
 // walModel is what a store must hold: the last message stored under each
@@ -46,7 +47,7 @@ func (m *walModel) check(t *testing.T, s *Bolt) {
 	for ch, want := range byCh {
 		slices.SortFunc(want, func(a, b Message) int { return a.ID.Compare(b.ID) })
 		var got []Message
-		for page := (Query{Filter: ch, Mode: ModeMQTT, Limit: 1000, MaxBytes: 1 << 30}); ; {
+		for page := (Query{Filter: ch, Matching: topic.MQTT, Limit: 1000, MaxBytes: 1 << 30}); ; {
 			res, err := s.Query(context.Background(), page)
 			if err != nil {
 				t.Fatal(err)
@@ -441,7 +442,7 @@ func TestWALConcurrentReplace(t *testing.T) {
 	wg.Wait()
 	count := func(s *Bolt, ch string) int {
 		t.Helper()
-		got, err := s.Query(ctx, Query{Filter: ch, Mode: ModeMQTT, Limit: 1000})
+		got, err := s.Query(ctx, Query{Filter: ch, Matching: topic.MQTT, Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,10 +134,13 @@ func TestModeString(t *testing.T) {
 // FuzzMatch checks the validators never panic and Match agrees with the naive
 // model (and with LiteralPrefix) on every valid pair.
 func FuzzMatch(f *testing.F) {
-	f.Add("a/+/c/", "a/b/c/")
-	f.Add("#/", "$SYS/x/")
-	f.Add("a/#/", "a/")
-	f.Add("a//", "a//")
+	for _, s := range [][2]string{
+		{"a/", "a/b/c/"}, {"a/+/", "a/b/"}, {"a/#/", "a/"}, {"+/", "$sys/"}, {"#/", "x/y/"}, {"a//", "a//"},
+		{"/", "/"}, {"a/+/c/", "a/b/c/d/"}, {"a/b", "a/b/"}, {"", "a/"}, {"a/#/b/", "a/x/b/"}, {"a/\x00/", "a/"},
+		{"ab/", "a/"}, {"+/+/", "a//"}, {"#/", "$SYS/x/"},
+	} {
+		f.Add(s[0], s[1])
+	}
 	f.Fuzz(func(t *testing.T, filter, channel string) {
 		ferr, cerr := topic.ValidateFilter(filter), topic.ValidateChannel(channel)
 		if ferr != nil || cerr != nil {
@@ -154,6 +157,9 @@ func FuzzMatch(f *testing.F) {
 			}
 			if exact && mode == topic.MQTT && got != (filter == channel) {
 				t.Fatalf("exact filter %q, channel %q: Match %v", filter, channel, got)
+			}
+			if topic.ValidateChannel(filter) == nil && !topic.Match(filter, filter, mode) {
+				t.Fatalf("a channel does not match itself: %q", filter)
 			}
 		}
 	})

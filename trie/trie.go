@@ -56,8 +56,8 @@ func New[T comparable](mode topic.Mode) *Trie[T] {
 	}
 }
 
-// Mode returns the matching mode the trie was created with.
-func (t *Trie[T]) Mode() topic.Mode { return t.mode }
+// Matching returns the matching mode the trie was created with.
+func (t *Trie[T]) Matching() topic.Mode { return t.mode }
 
 // Count returns the number of subscriptions in the trie, counting a
 // subscription inserted twice twice. It is one atomic load.

@@ -331,8 +331,8 @@ func TestModeString(t *testing.T) {
 			t.Errorf("Mode(%d).String() = %q, want %q", m, got, want)
 		}
 	}
-	if trie.New[int](topic.MQTT).Mode() != topic.MQTT {
-		t.Error("Mode() does not return the mode given to New")
+	if trie.New[int](topic.MQTT).Matching() != topic.MQTT {
+		t.Error("Matching() does not return the mode given to New")
 	}
 	defer func() {
 		if recover() == nil {

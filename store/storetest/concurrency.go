@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 func testConcurrent(t *testing.T, newStore func(testing.TB) store.Store) {
@@ -237,7 +238,7 @@ func testClose(t *testing.T, newStore func(testing.TB) store.Store) {
 	if _, err := s.Query(ctx, store.Query{Filter: "z/"}); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Query after Close: %v", err)
 	}
-	if err := s.Retained(ctx, "z/", store.ModeEmitter, func(store.Message) error { return nil }); !errors.Is(err, store.ErrClosed) {
+	if err := s.Retained(ctx, "z/", topic.Emitter, func(store.Message) error { return nil }); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Retained after Close: %v", err)
 	}
 	if _, err := s.Delete(ctx, "z/"); !errors.Is(err, store.ErrClosed) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 func testExpiry(t *testing.T, newStore func(testing.TB) store.Store) {
@@ -74,13 +75,13 @@ func testExpirySweep(t *testing.T, newStore func(testing.TB) store.Store) {
 			}
 			return len(got)
 		}
-		if count(0) != 101 || len(retained(t, s, "t/", store.ModeEmitter)) != 1 {
+		if count(0) != 101 || len(retained(t, s, "t/", topic.Emitter)) != 1 {
 			t.Fatal("nothing expired yet")
 		}
 		time.Sleep(2500 * time.Millisecond) // fake time: expired messages vanish from queries at once
 		count(2500 * time.Millisecond)
 		time.Sleep(1 * time.Second)
-		if count(3500 * time.Millisecond); len(retained(t, s, "t/", store.ModeEmitter)) != 0 {
+		if count(3500 * time.Millisecond); len(retained(t, s, "t/", topic.Emitter)) != 0 {
 			t.Fatal("expired retained message returned")
 		}
 		sw, ok := s.(sweeper)

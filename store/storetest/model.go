@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 // model is the reference the suite checks stores against: a slice of history
@@ -83,9 +84,9 @@ func (m *model) deleteAt(ch string, now int64, ids ...store.ID) (n, expired int)
 func levels(s string) []string { return strings.Split(strings.TrimSuffix(s, "/"), "/") }
 
 // naiveMatch is an independent implementation of the matching rules.
-func naiveMatch(filter, channel string, mode store.Mode) bool {
+func naiveMatch(filter, channel string, mode topic.Mode) bool {
 	f, c := levels(filter), levels(channel)
-	if mode == store.ModeEmitter {
+	if mode == topic.Emitter {
 		if f[len(f)-1] == "#" {
 			f = f[:len(f)-1]
 		}
@@ -125,7 +126,7 @@ func (m *model) queryLimits(q store.Query, now int64, maxResults, maxResponse in
 	for _, x := range m.msgs {
 		t := x.ID.UnixNano()
 		switch {
-		case !naiveMatch(q.Filter, x.Channel, q.Mode),
+		case !naiveMatch(q.Filter, x.Channel, q.Matching),
 			x.Expires != 0 && x.Expires <= now,
 			!q.From.IsZero() && t < q.From.UnixNano(),
 			!q.Until.IsZero() && t > q.Until.UnixNano(),
@@ -176,7 +177,7 @@ func (m *model) queryLimits(q store.Query, now int64, maxResults, maxResponse in
 	return sel
 }
 
-func (m *model) retainedMatching(filter string, mode store.Mode, now int64) []store.Message {
+func (m *model) retainedMatching(filter string, mode topic.Mode, now int64) []store.Message {
 	var out []store.Message
 	for _, r := range m.retained {
 		if naiveMatch(filter, r.Channel, mode) && (r.Expires == 0 || r.Expires > now) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 func testBasic(t *testing.T, newStore func(testing.TB) store.Store) {
@@ -20,12 +21,12 @@ func testBasic(t *testing.T, newStore func(testing.TB) store.Store) {
 	mustStore(t, s, msgs[3:]...)
 	mustStore(t, s) // an empty batch is fine
 	m.store(msgs...)
-	got := check(t, s, m, store.Query{Filter: "a/b/", Mode: store.ModeMQTT})
+	got := check(t, s, m, store.Query{Filter: "a/b/", Matching: topic.MQTT})
 	if len(got) != 4 || string(got[0].Payload) != "1" || string(got[3].Payload) != "3" {
 		t.Fatalf("exact channel: %s", describe(got))
 	}
-	check(t, s, m, store.Query{Filter: "a/b/", Last: 2, Mode: store.ModeMQTT})
-	check(t, s, m, store.Query{Filter: "a/b/", Limit: 2, Mode: store.ModeMQTT})
+	check(t, s, m, store.Query{Filter: "a/b/", Last: 2, Matching: topic.MQTT})
+	check(t, s, m, store.Query{Filter: "a/b/", Limit: 2, Matching: topic.MQTT})
 	got = check(t, s, m, store.Query{Filter: "a/", Last: 3})
 	if len(got) != 3 || string(got[0].Payload) != "3" || string(got[2].Payload) != "5" {
 		t.Fatalf("last 3 of a/ (emitter prefix): %s", describe(got))
@@ -60,28 +61,28 @@ func testMatching(t *testing.T, newStore func(testing.TB) store.Store) {
 	mustStore(t, s, all...)
 	m.store(all...)
 	for _, f := range filters {
-		for _, mode := range []store.Mode{store.ModeEmitter, store.ModeMQTT} {
-			check(t, s, m, store.Query{Filter: f, Mode: mode})
-			check(t, s, m, store.Query{Filter: f, Mode: mode, Last: 4})
-			check(t, s, m, store.Query{Filter: f, Mode: mode, Limit: 4})
+		for _, mode := range []topic.Mode{topic.Emitter, topic.MQTT} {
+			check(t, s, m, store.Query{Filter: f, Matching: mode})
+			check(t, s, m, store.Query{Filter: f, Matching: mode, Last: 4})
+			check(t, s, m, store.Query{Filter: f, Matching: mode, Limit: 4})
 		}
 	}
 	// Spot checks of the model itself, so a wrong model cannot hide a bug.
 	for _, c := range []struct {
 		f, ch string
-		mode  store.Mode
+		mode  topic.Mode
 		want  bool
 	}{
-		{"a/", "a/b/c/", store.ModeEmitter, true},
-		{"a/", "a/b/c/", store.ModeMQTT, false},
-		{"a/+/", "a/b/c/", store.ModeEmitter, true},
-		{"a/+/", "a/b/c/", store.ModeMQTT, false},
-		{"a/#/", "a/", store.ModeMQTT, true},
-		{"a/#/", "a/", store.ModeEmitter, true},
-		{"+/", "$sys/", store.ModeMQTT, false},
-		{"+/", "$sys/", store.ModeEmitter, true},
-		{"a/", "ab/", store.ModeEmitter, false},
-		{"a/+/", "a//", store.ModeMQTT, true},
+		{"a/", "a/b/c/", topic.Emitter, true},
+		{"a/", "a/b/c/", topic.MQTT, false},
+		{"a/+/", "a/b/c/", topic.Emitter, true},
+		{"a/+/", "a/b/c/", topic.MQTT, false},
+		{"a/#/", "a/", topic.MQTT, true},
+		{"a/#/", "a/", topic.Emitter, true},
+		{"+/", "$sys/", topic.MQTT, false},
+		{"+/", "$sys/", topic.Emitter, true},
+		{"a/", "ab/", topic.Emitter, false},
+		{"a/+/", "a//", topic.MQTT, true},
 	} {
 		if got := naiveMatch(c.f, c.ch, c.mode); got != c.want {
 			t.Fatalf("model match %q %q %v = %v", c.f, c.ch, c.mode, got)

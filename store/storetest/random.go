@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 func testRandom(t *testing.T, newStore func(testing.TB) store.Store) {
@@ -76,7 +77,7 @@ func testRandom(t *testing.T, newStore func(testing.TB) store.Store) {
 				t.Fatalf("Delete(%q, %v) = %d, %v; want %d (%d of them expired)", ch, del, n, err, want, expired)
 			}
 		default:
-			q := store.Query{Filter: randChannel(true), Mode: store.Mode(rng.IntN(2))}
+			q := store.Query{Filter: randChannel(true), Matching: topic.Mode(rng.IntN(2))}
 			switch rng.IntN(3) {
 			case 0:
 				q.Last = 1 + rng.IntN(30)
@@ -99,9 +100,9 @@ func testRandom(t *testing.T, newStore func(testing.TB) store.Store) {
 				q.MaxBytes = rng.IntN(20000)
 			}
 			check(t, s, m, q)
-			got, want := retained(t, s, q.Filter, q.Mode), m.retainedMatching(q.Filter, q.Mode, time.Now().UnixNano())
+			got, want := retained(t, s, q.Filter, q.Matching), m.retainedMatching(q.Filter, q.Matching, time.Now().UnixNano())
 			if !equal(got, want) {
-				t.Fatalf("Retained(%q, %v):\ngot%s\nwant%s", q.Filter, q.Mode, describe(got), describe(want))
+				t.Fatalf("Retained(%q, %v):\ngot%s\nwant%s", q.Filter, q.Matching, describe(got), describe(want))
 			}
 		}
 	}

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 // Run runs the conformance suite against the stores newStore returns.
@@ -133,7 +134,7 @@ func check(t testing.TB, s store.Store, m *model, q store.Query) []store.Message
 	return got
 }
 
-func retained(t testing.TB, s store.Store, filter string, mode store.Mode) []store.Message {
+func retained(t testing.TB, s store.Store, filter string, mode topic.Mode) []store.Message {
 	t.Helper()
 	var out []store.Message
 	err := s.Retained(context.Background(), filter, mode, func(m store.Message) error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 )
 
 func testRetained(t *testing.T, newStore func(testing.TB) store.Store) {
@@ -42,14 +43,14 @@ func testRetained(t *testing.T, newStore func(testing.TB) store.Store) {
 	m.store(exp, live)
 	now := time.Now().UnixNano()
 	for _, f := range []string{"r/", "r/+/", "#/", "+/", "r/b/", "r/#/", "r/b/c/", "$r/", "none/"} {
-		for _, mode := range []store.Mode{store.ModeEmitter, store.ModeMQTT} {
+		for _, mode := range []topic.Mode{topic.Emitter, topic.MQTT} {
 			got, want := retained(t, s, f, mode), m.retainedMatching(f, mode, now)
 			if !equal(got, want) {
 				t.Fatalf("Retained(%q, %v):\ngot%s\nwant%s", f, mode, describe(got), describe(want))
 			}
 		}
 	}
-	if got := retained(t, s, "r/a/", store.ModeMQTT); len(got) != 1 || string(got[0].Payload) != "a2" {
+	if got := retained(t, s, "r/a/", topic.MQTT); len(got) != 1 || string(got[0].Payload) != "a2" {
 		t.Fatalf("replaced retained: %s", describe(got))
 	}
 	// History queries never return retained messages.
@@ -57,7 +58,7 @@ func testRetained(t *testing.T, newStore func(testing.TB) store.Store) {
 	// fn's error stops the iteration.
 	stop := errors.New("stop")
 	calls := 0
-	err := s.Retained(context.Background(), "#/", store.ModeEmitter, func(store.Message) error { calls++; return stop })
+	err := s.Retained(context.Background(), "#/", topic.Emitter, func(store.Message) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("Retained with failing fn: %v after %d calls", err, calls)
 	}
@@ -69,12 +70,12 @@ func testRetained(t *testing.T, newStore func(testing.TB) store.Store) {
 	mustStore(t, s, many...)
 	m.store(many...)
 	var got []store.Message
-	err = s.Retained(context.Background(), "many/", store.ModeEmitter, func(x store.Message) error {
+	err = s.Retained(context.Background(), "many/", topic.Emitter, func(x store.Message) error {
 		got = append(got, x)
 		_, err := s.Query(context.Background(), store.Query{Filter: x.Channel, Last: 1})
 		return err
 	})
-	if err != nil || !equal(got, m.retainedMatching("many/", store.ModeEmitter, now)) {
+	if err != nil || !equal(got, m.retainedMatching("many/", topic.Emitter, now)) {
 		t.Fatalf("700 retained: %v, got %d", err, len(got))
 	}
 }
@@ -107,7 +108,7 @@ func testDelete(t *testing.T, newStore func(testing.TB) store.Store) {
 			t.Fatalf("Delete(%q, %d ids) = %d, %v; want %d", c.ch, len(c.ids), n, err, want)
 		}
 		check(t, s, m, store.Query{Filter: "d/"})
-		if got, want := retained(t, s, "d/", store.ModeEmitter), m.retainedMatching("d/", 0, 0); !equal(got, want) {
+		if got, want := retained(t, s, "d/", topic.Emitter), m.retainedMatching("d/", 0, 0); !equal(got, want) {
 			t.Fatalf("retained after delete: %s", describe(got))
 		}
 	}
@@ -127,12 +128,12 @@ func testErrors(t *testing.T, newStore func(testing.TB) store.Store) {
 		m    store.Message
 		want error
 	}{
-		{"empty channel", msg(1, 0, "", "x"), store.ErrInvalidChannel},
-		{"no trailing slash", msg(1, 0, "a/b", "x"), store.ErrInvalidChannel},
-		{"wildcard +", msg(1, 0, "a/+/", "x"), store.ErrInvalidChannel},
-		{"wildcard #", msg(1, 0, "a/#/", "x"), store.ErrInvalidChannel},
-		{"NUL", msg(1, 0, "a\x00b/", "x"), store.ErrInvalidChannel},
-		{"long channel", msg(1, 0, strings.Repeat("a", store.MaxChannelLen)+"/", "x"), store.ErrInvalidChannel},
+		{"empty channel", msg(1, 0, "", "x"), topic.ErrInvalid},
+		{"no trailing slash", msg(1, 0, "a/b", "x"), topic.ErrInvalid},
+		{"wildcard +", msg(1, 0, "a/+/", "x"), topic.ErrInvalid},
+		{"wildcard #", msg(1, 0, "a/#/", "x"), topic.ErrInvalid},
+		{"NUL", msg(1, 0, "a\x00b/", "x"), topic.ErrInvalid},
+		{"long channel", msg(1, 0, strings.Repeat("a", topic.MaxLen)+"/", "x"), topic.ErrInvalid},
 		{"too large", store.Message{ID: good.ID, Channel: "e/", Payload: make([]byte, store.DefaultMaxMessageSize+1)},
 			store.ErrTooLarge},
 		{"negative expiry", store.Message{ID: good.ID, Channel: "e/", Expires: -1}, store.ErrInvalidExpiry},
@@ -148,9 +149,9 @@ func testErrors(t *testing.T, newStore func(testing.TB) store.Store) {
 		se.Max != store.DefaultMaxMessageSize {
 		t.Errorf("SizeError: %v", err)
 	}
-	var ce *store.ChannelError
+	var ce *topic.Error
 	if err := s.Store(ctx, msg(1, 0, "x", "")); !errors.As(err, &ce) {
-		t.Errorf("ChannelError: %v", err)
+		t.Errorf("topic.Error: %v", err)
 	}
 	if got, err := s.Query(ctx, store.Query{Filter: "#/"}); err != nil || len(got) != 0 {
 		t.Fatalf("a failed batch stored %d messages (%v)", len(got), err)
@@ -163,24 +164,24 @@ func testErrors(t *testing.T, newStore func(testing.TB) store.Store) {
 		q    store.Query
 		want error
 	}{
-		{"empty filter", store.Query{}, store.ErrInvalidChannel},
-		{"bad filter", store.Query{Filter: "a/#/b/"}, store.ErrInvalidChannel},
-		{"no slash", store.Query{Filter: "a"}, store.ErrInvalidChannel},
+		{"empty filter", store.Query{}, topic.ErrInvalid},
+		{"bad filter", store.Query{Filter: "a/#/b/"}, topic.ErrInvalid},
+		{"no slash", store.Query{Filter: "a"}, topic.ErrInvalid},
 		{"negative last", store.Query{Filter: "a/", Last: -1}, store.ErrInvalidQuery},
 		{"negative limit", store.Query{Filter: "a/", Limit: -1}, store.ErrInvalidQuery},
 		{"negative bytes", store.Query{Filter: "a/", MaxBytes: -1}, store.ErrInvalidQuery},
 		{"last and limit", store.Query{Filter: "a/", Last: 1, Limit: 1}, store.ErrInvalidQuery},
 		{"until before from", store.Query{Filter: "a/", From: now, Until: now.Add(-time.Second)}, store.ErrInvalidQuery},
-		{"bad mode", store.Query{Filter: "a/", Mode: 7}, store.ErrInvalidQuery},
+		{"bad mode", store.Query{Filter: "a/", Matching: 7}, store.ErrInvalidQuery},
 	} {
 		if _, err := s.Query(ctx, c.q); !errors.Is(err, c.want) {
 			t.Errorf("%s: Query = %v, want %v", c.name, err, c.want)
 		}
 	}
-	if err := s.Retained(ctx, "a/#/b/", store.ModeMQTT, func(store.Message) error { return nil }); !errors.Is(err, store.ErrInvalidChannel) {
+	if err := s.Retained(ctx, "a/#/b/", topic.MQTT, func(store.Message) error { return nil }); !errors.Is(err, topic.ErrInvalid) {
 		t.Errorf("Retained with a bad filter: %v", err)
 	}
-	if _, err := s.Delete(ctx, "a/+/"); !errors.Is(err, store.ErrInvalidChannel) {
+	if _, err := s.Delete(ctx, "a/+/"); !errors.Is(err, topic.ErrInvalid) {
 		t.Errorf("Delete of a pattern: %v", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
