@@ -288,16 +288,6 @@ func (s *session) kickLocked() {
 	go c.writeLoop(s)
 }
 
-// maxBatchBytes bounds the messages one write carries (a message larger
-// than that goes alone), so that write buffers stay small enough to reuse.
-// Large writes matter when large payloads fan out: against 64 KiB, 256 KiB
-// batches cut CPU per delivery 13-30% (1 KiB payloads, 1→10 and 1→100) for
-// the same figures with 64-byte ones, and 1 MiB another 7-14% (1 KiB, QoS 0,
-// 1→10, 1→100 and 10→10 over TCP and WebSocket; 64-byte payloads and QoS 1
-// unchanged). Buffers come in three sizes (writeBufs), so a writer holds one
-// only as large as its batch.
-const maxBatchBytes = 1 << 20
-
 // takeLocked moves what can be sent now into the writer's batch, in queue
 // order: every control run, and the messages up to the first QoS 1/2 one
 // that does not fit the in-flight window (packet ids assigned and in-flight
