@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -210,28 +209,22 @@ func (c *conn) connect(p *mqtt.Packet) bool {
 		s.mu.Unlock()
 		return false
 	}
-	old := s.sessions[id]
-	var oldConn *conn
-	var discard *session
+	var prev *conn       // the connection the session had
+	var discard *session // an old session to destroy now
 	present := false
-	sess := old
-	if old != nil {
-		old.mu.Lock()
-		oldConn = old.conn
-		if p.CleanSession || old.clean {
-			sess = nil
-			delete(s.sessions, id)
-			if oldConn != nil {
-				// The old connection ends the session once it has
-				// published its will through it.
-				old.discarded = true
-			} else {
-				discard = old
-			}
-		} else {
+	sess := s.sessions[id]
+	if sess != nil {
+		var kept, destroy bool
+		prev, kept, destroy = sess.takeOver(!p.CleanSession)
+		if kept {
 			present = true
+		} else {
+			delete(s.sessions, id)
+			if destroy {
+				discard = sess
+			}
+			sess = nil
 		}
-		old.mu.Unlock()
 	}
 	if sess == nil {
 		var err error
@@ -243,10 +236,10 @@ func (c *conn) connect(p *mqtt.Packet) bool {
 		s.sessions[id] = sess
 	}
 	s.mu.Unlock()
-	if oldConn != nil {
+	if prev != nil {
 		// Session takeover: the old connection is closed; its will is
 		// published (it did not DISCONNECT).
-		oldConn.nc.Close()
+		prev.shutdown()
 	}
 	if discard != nil {
 		discard.destroy()
@@ -255,7 +248,7 @@ func (c *conn) connect(p *mqtt.Packet) bool {
 	buf := mqtt.AppendConnack(nil, present, mqtt.Accepted)
 	buf = sess.attach(c, buf)
 	ok := c.writeNow(buf)
-	sess.attached(c)
+	sess.out.attached(c)
 	if !ok {
 		c.end()
 	}
@@ -314,10 +307,10 @@ func (c *conn) readLoop(p *mqtt.Packet) error {
 		case mqtt.Puback, mqtt.Pubcomp:
 			// With the acknowledgements right behind it, under one lock.
 			c.acks = c.r.ReadAcks(p.Type, append(c.acks[:0], p.ID), maxAckRun)
-			c.sess.ack(p.Type, c.acks)
+			c.sess.out.ack(p.Type, c.acks)
 		case mqtt.Pubrec:
 			c.acks = append(c.acks[:0], p.ID)
-			c.sess.ack(p.Type, c.acks)
+			c.sess.out.ack(p.Type, c.acks)
 			if !c.send(mqtt.AppendAck(c.ctrlBuf[:0], mqtt.Pubrel, p.ID)) {
 				return nil
 			}
@@ -362,7 +355,7 @@ const maxAckRun = 256
 // send queues control packets for this connection.
 func (c *conn) send(b []byte) bool {
 	c.ctrlBuf = b[:0]
-	return c.sess.sendCtrl(c, b)
+	return c.sess.out.sendCtrl(c, b)
 }
 
 // end runs when the read loop is over: the will (unless the client sent
@@ -375,9 +368,14 @@ func (c *conn) end() {
 	c.sess.detach(c)
 }
 
+// shutdown closes the connection; its read loop then ends it.
 func (c *conn) shutdown() {
 	c.nc.Close()
 }
+
+// canWriteInline reports whether a publisher's goroutine may write to the
+// connection itself, with one non-blocking system call (see flushInline).
+func (c *conn) canWriteInline() bool { return c.tc != nil }
 
 func (c *conn) publishWill() {
 	w := c.will
@@ -398,19 +396,9 @@ func (c *conn) publishWill() {
 // any copy of it). An error closes the connection.
 func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 	if p.QoS == mqtt.ExactlyOnce {
-		sess := c.sess
-		sess.mu.Lock()
-		if _, dup := sess.inQoS2[p.ID]; !dup {
-			if len(sess.inQoS2) >= c.srv.opts.MaxQueued {
-				sess.mu.Unlock()
-				return errTooManyQoS2
-			}
-			if sess.inQoS2 == nil {
-				sess.inQoS2 = make(map[uint16]*pendingPub)
-			}
-			sess.inQoS2[p.ID] = &pendingPub{topic: string(p.Topic), payload: bytes.Clone(p.Payload), retain: p.Retain}
+		if err := c.sess.holdQoS2(p.ID, p.Topic, p.Payload, p.Retain); err != nil {
+			return err
 		}
-		sess.mu.Unlock()
 		if !c.send(mqtt.AppendAck(c.ctrlBuf[:0], mqtt.Pubrec, p.ID)) {
 			return errProtocol
 		}
@@ -463,9 +451,9 @@ func (c *conn) sendOwn(b []byte) bool {
 		return c.send(b)
 	}
 	c.ctrlBuf = b[:0]
-	ok, flush := c.sess.queueCtrl(c, b, true)
+	ok, flush := c.sess.out.queueCtrl(c, b, true)
 	if flush {
-		c.flushInline(c.sess)
+		c.flushInline(&c.sess.out)
 	}
 	return ok
 }
@@ -482,11 +470,7 @@ var errTooManyQoS2 = errors.New("transport: too many unreleased QoS 2 messages")
 // release publishes a QoS 2 message on PUBREL and answers PUBCOMP (also for
 // an unknown id: the message was released before).
 func (c *conn) release(ctx context.Context, id uint16) error {
-	sess := c.sess
-	sess.mu.Lock()
-	pp := sess.inQoS2[id]
-	delete(sess.inQoS2, id)
-	sess.mu.Unlock()
+	pp := c.sess.releaseQoS2(id)
 	var out []byte
 	if pp != nil {
 		if pp.topic != c.pubTopic || c.pubTopic == "" {

@@ -138,8 +138,8 @@ func emitterWildcards(s string) string {
 const requestAckDelay = 50 * time.Millisecond
 
 func (c *conn) delayedPuback(id uint16) {
-	sess := c.sess
+	out := &c.sess.out
 	time.AfterFunc(requestAckDelay, func() {
-		sess.sendCtrl(c, mqtt.AppendAck(nil, mqtt.Puback, id))
+		out.sendCtrl(c, mqtt.AppendAck(nil, mqtt.Puback, id))
 	})
 }

@@ -21,8 +21,8 @@ const maxBatchBytes = 1 << 20
 // writeLoop is the connection's writer: it takes everything queued for the
 // client and writes it with one system call, again and again until nothing
 // is left, then returns. It runs only while there is something to write, so
-// an idle connection has no writer goroutine.
-func (c *conn) writeLoop(s *session) {
+// an idle connection has no writer goroutine. It holds o's writer role.
+func (c *conn) writeLoop(o *outbox) {
 	defer c.srv.wg.Done()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -40,33 +40,17 @@ func (c *conn) writeLoop(s *session) {
 		c.tail = c.tail[:0]
 		c.wsKept = false
 		if err != nil {
-			c.writeFailed(s)
+			c.writeFailed(o)
 			return
 		}
 	}
 	for {
-		s.mu.Lock()
-		if s.conn != c || c.closed.Load() {
-			if s.conn == c {
-				s.writing = false
-			}
-			s.mu.Unlock()
-			c.batch = c.batch[:0]
-			return
-		}
-		batch, size := s.takeLocked(reuse(c.batch, &batchPool))
-		ctrl := s.ctrl
-		s.ctrl = reuse(c.spare, &ctrlPool)
-		if len(batch) == 0 {
-			s.writing = false
-			s.ctrl = release(s.ctrl, keptCtrlCap, &ctrlPool)
-			s.mu.Unlock()
+		batch, ctrl, size, ok := o.take(c, reuse(c.batch, &batchPool), reuse(c.spare, &ctrlPool), true)
+		if !ok {
 			c.batch = release(batch, keptBatchCap, &batchPool)
 			c.spare = release(ctrl, keptCtrlCap, &ctrlPool)
 			return
 		}
-		s.mu.Unlock()
-
 		buf := getWriteBuf(size + len(ctrl))
 		if c.ws != nil {
 			buf.b = append(buf.b, make([]byte, websocket.MaxHeaderLen)...) // room for the frame header
@@ -82,7 +66,7 @@ func (c *conn) writeLoop(s *session) {
 		putWriteBuf(buf)
 		c.batch, c.spare = batch[:0], ctrl[:0]
 		if err != nil {
-			c.writeFailed(s)
+			c.writeFailed(o)
 			return
 		}
 	}
@@ -98,33 +82,24 @@ func (c *conn) setWriteDeadline() {
 	}
 }
 
-// writeFailed closes the connection after a failed write and releases the
+// writeFailed closes the connection after a failed write and gives up the
 // writer role.
-func (c *conn) writeFailed(s *session) {
+func (c *conn) writeFailed(o *outbox) {
 	c.nc.Close()
-	s.mu.Lock()
-	if s.conn == c {
-		s.writing = false
-	}
-	s.mu.Unlock()
+	o.releaseWriter(c)
 }
 
-// encodeBatch takes what can be sent now from s (the caller holds the
-// writer role and wmu) and appends its encoding to buf.
-func (c *conn) encodeBatch(s *session, buf []byte) ([]byte, bool) {
-	s.mu.Lock()
-	if s.conn != c || c.closed.Load() {
-		s.mu.Unlock()
-		return buf, false
+// encodeBatch takes what can be sent now from o (the caller holds the
+// writer role and wmu) and appends its encoding to buf. It reports false
+// when c is no longer o's connection.
+func (c *conn) encodeBatch(o *outbox, buf []byte) ([]byte, bool) {
+	batch, ctrl, _, ok := o.take(c, reuse(c.batch, &batchPool), reuse(c.spare, &ctrlPool), false)
+	if ok {
+		buf = appendBatch(buf, batch, ctrl)
 	}
-	batch, _ := s.takeLocked(reuse(c.batch, &batchPool))
-	ctrl := s.ctrl
-	s.ctrl = reuse(c.spare, &ctrlPool)
-	s.mu.Unlock()
-	buf = appendBatch(buf, batch, ctrl)
 	c.batch = release(batch, keptBatchCap, &batchPool)
 	c.spare = release(ctrl, keptCtrlCap, &ctrlPool)
-	return buf, true
+	return buf, ok
 }
 
 // appendBatch appends the encoding of batch (messages, and control packets
@@ -142,17 +117,30 @@ func appendBatch(dst []byte, batch []inflight, ctrl []byte) []byte {
 	return dst
 }
 
-// pendingFlush is an inline write a publisher owes a session (see
-// session.enqueue).
+// pendingFlush is an inline write a publisher owes a subscriber's outbox
+// (see outbox.enqueue).
 type pendingFlush struct {
-	s *session
-	c *conn // the session's connection when the write was reserved
+	o *outbox
+	c *conn // the outbox's connection when the write was reserved
+}
+
+// reserveInline is called by a subscriber's outbox o, with its lock held,
+// for a message of c's publish: when the client has nothing more buffered
+// (the message ends its burst), c takes on the write to o's idle connection
+// oc, made when its Publish returns (after every matching subscription has
+// had its say on the QoS), and reports true. c may be nil.
+func (c *conn) reserveInline(o *outbox, oc *conn) bool {
+	if c == nil || c.r.Complete() {
+		return false
+	}
+	c.pending = append(c.pending, pendingFlush{o, oc})
+	return true
 }
 
 // flushPending does the inline writes the last Publish reserved.
 func (c *conn) flushPending() {
 	for i, p := range c.pending {
-		p.c.flushInline(p.s)
+		p.c.flushInline(p.o)
 		c.pending[i] = pendingFlush{}
 	}
 	c.pending = c.pending[:0]
@@ -166,8 +154,8 @@ func (c *conn) flushPending() {
 // so the publisher never waits for this client. At low rates this saves a
 // goroutine start and a thread handoff per message; in a burst the publisher
 // does not come here (its reader still has packets buffered) and writers
-// batch as usual. The caller has set s.writing.
-func (c *conn) flushInline(s *session) {
+// batch as usual. The caller holds o's writer role.
+func (c *conn) flushInline(o *outbox) {
 	c.wmu.Lock()
 	buf := getWriteBuf(0)
 	head := 0
@@ -176,7 +164,7 @@ func (c *conn) flushInline(s *session) {
 		buf.b = append(buf.b, make([]byte, head)...) // room for the frame header
 	}
 	var ok bool
-	buf.b, ok = c.encodeBatch(s, buf.b)
+	buf.b, ok = c.encodeBatch(o, buf.b)
 	failed := false
 	if ok && len(buf.b) > head {
 		if c.ws != nil {
@@ -200,21 +188,13 @@ func (c *conn) flushInline(s *session) {
 		}
 	}
 	putWriteBuf(buf)
+	more := len(c.tail) > 0 || c.wsKept
 	c.wmu.Unlock()
 	if failed {
-		c.writeFailed(s)
+		c.writeFailed(o)
 		return
 	}
-	s.mu.Lock()
-	if s.conn == c {
-		if len(c.tail) > 0 || c.wsKept || len(s.queue) > s.head {
-			s.srv.wg.Add(1)
-			go c.writeLoop(s) // keeps the writer role
-		} else {
-			s.writing = false
-		}
-	}
-	s.mu.Unlock()
+	o.inlineDone(c, more)
 }
 
 type writeBuf struct{ b []byte }
