@@ -57,10 +57,10 @@ type outbox struct {
 }
 
 // enqueue queues m for the client, or keeps it while the client is away (see
-// admitLocked for what is dropped). pub is the connection whose publish is
-// being delivered, if any: when the client's writer is idle, pub is asked to
-// write m itself once its publish is over.
-func (o *outbox) enqueue(m outMsg, pub *conn) {
+// admitLocked for what is dropped). pub is the publisher open for the
+// publish that delivers m, if any: when the client's writer is idle, pub is
+// asked to write m itself once its publish is over.
+func (o *outbox) enqueue(m outMsg, pub *publisher) {
 	o.mu.Lock()
 	if o.closed || o.duplicateLocked(m) {
 		o.mu.Unlock()
@@ -80,7 +80,7 @@ func (o *outbox) enqueue(m outMsg, pub *conn) {
 	o.growQueueLocked()
 	o.queue = append(o.queue, m)
 	o.nmsgs++
-	if c := o.conn; c != nil && !o.writing && c.canWriteInline() && pub.reserveInline(o, c) {
+	if c := o.conn; c != nil && !o.writing && c.canWriteInline() && pub.reserve(o, c) {
 		o.writing = true
 		o.mu.Unlock()
 		return

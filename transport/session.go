@@ -35,14 +35,23 @@ func (e *subEntry) handle(m *engine.Message) {
 	// the publisher's connection may write to idle subscribers itself;
 	// messages published in-process or replayed go at the subscription's.
 	qos := mqtt.QoS(e.qos.Load())
-	var pub *conn
-	if from := m.From(); from != nil {
-		if ps, ok := from.Data().(*session); ok {
-			pub = ps.publishing.Load()
-			qos = min(qos, mqtt.QoS(m.QoS))
-		}
+	var pub *publisher
+	if ps := sessionOf(m); ps != nil {
+		pub = ps.publishing.Load()
+		qos = min(qos, mqtt.QoS(m.QoS))
 	}
 	e.sess.out.enqueue(outMsg{m: m, qos: qos, plain: e.plain, retain: m.Retained}, pub)
+}
+
+// sessionOf returns the session whose client published m, nil for a
+// message published in-process or replayed from the store. It is the
+// transport's one use of Message.From.
+func sessionOf(m *engine.Message) *session {
+	if from := m.From(); from != nil {
+		ps, _ := from.Data().(*session)
+		return ps
+	}
+	return nil
 }
 
 // session is the state MQTT keeps for a client id: subscriptions, what is
@@ -56,8 +65,8 @@ type session struct {
 	ec    *engine.Conn
 	out   outbox
 
-	publishing atomic.Pointer[conn] // the connection inside ec.Publish, if any
-	loading    atomic.Bool          // being restored from the session file: no retained replay
+	publishing atomic.Pointer[publisher] // open for a publish through ec, if any
+	loading    atomic.Bool               // being restored from the session file: no retained replay
 
 	subMu sync.Mutex // guards subs; never held while mu is wanted by a handler call
 	subs  map[string]*subEntry
