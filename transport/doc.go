@@ -70,7 +70,7 @@
 // it wakes the runtime's monitor thread after every idle spell, which at a
 // few thousand messages a second cost more CPU than the messages.
 //
-// A client's queue holds at most Options.MaxQueued messages. When it is
+// A client's queue holds at most Options.QueueSize messages. When it is
 // full, a message for it makes the publisher wait for room, at most
 // Options.SlowTimeout per slow episode, and is dropped after that (drops are
 // counted in Stats().Dropped): a stalled client costs a publisher at most

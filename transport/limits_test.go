@@ -183,7 +183,7 @@ func TestMaxConnections(t *testing.T) {
 // queue is full (counted), and neither the publisher nor another subscriber
 // notices.
 func TestSlowSubscriber(t *testing.T) {
-	b := plainBroker(t, transport.Options{MaxQueued: 8})
+	b := plainBroker(t, transport.Options{QueueSize: 8})
 	slow := dialRaw(t, b.addr)
 	slow.connect("slow", 0)
 	slow.send(mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{{Filter: "flood"}}})

@@ -125,7 +125,7 @@ func (o *outbox) admitLocked(m outMsg) bool {
 	if o.conn == nil && m.qos == mqtt.AtMostOnce {
 		return false
 	}
-	max := o.srv.opts.MaxQueued
+	max := o.srv.opts.QueueSize
 	if o.nmsgs < max {
 		return true
 	}
@@ -139,7 +139,7 @@ func (o *outbox) admitLocked(m outMsg) bool {
 // fullLocked reports whether a publisher has to wait for room: a connected
 // client's queue is full.
 func (o *outbox) fullLocked() bool {
-	return o.conn != nil && !o.closed && o.nmsgs >= o.srv.opts.MaxQueued
+	return o.conn != nil && !o.closed && o.nmsgs >= o.srv.opts.QueueSize
 }
 
 // sendCtrl queues encoded control packets for c, if it is still the

@@ -174,14 +174,14 @@ func (s *session) destroy() {
 
 // holdQoS2 keeps a QoS 2 message received with packet id id until its
 // PUBREL; a message sent again with the same id is ignored. At most
-// Options.MaxQueued are kept.
+// Options.QueueSize are kept.
 func (s *session) holdQoS2(id uint16, topic, payload []byte, retain bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.inQoS2[id]; dup {
 		return nil
 	}
-	if len(s.inQoS2) >= s.srv.opts.MaxQueued {
+	if len(s.inQoS2) >= s.srv.opts.QueueSize {
 		return errTooManyQoS2
 	}
 	if s.inQoS2 == nil {

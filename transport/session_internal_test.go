@@ -91,7 +91,7 @@ func TestAwayQueueKeepsCopies(t *testing.T) {
 		require.NotSame(t, &m.Payload[0], &kept.Payload[0])
 	}
 
-	srv := &Server{opts: Options{MaxQueued: 10}}
+	srv := &Server{opts: Options{QueueSize: 10}}
 	s := &session{srv: srv, out: outbox{srv: srv}}
 	m := msg(1)
 	s.out.enqueue(outMsg{m: m, qos: mqtt.AtLeastOnce}, nil)
@@ -102,7 +102,7 @@ func TestAwayQueueKeepsCopies(t *testing.T) {
 
 	// Connected (with its writer busy, so the queue stays), then gone.
 	c := &conn{}
-	srv = &Server{opts: Options{MaxQueued: 10, MaxPending: 1 << 10}}
+	srv = &Server{opts: Options{QueueSize: 10, MaxPending: 1 << 10}}
 	s = &session{srv: srv, out: outbox{srv: srv, conn: c, writing: true}}
 	queued, sent := msg(2), msg(3)
 	s.out.enqueue(outMsg{m: queued, qos: mqtt.AtMostOnce}, nil)
