@@ -380,16 +380,17 @@ func (c *conn) publishWill() {
 	c.pub.begin(c)
 	defer c.pub.end()
 	w := c.will
+	in := inbound{payload: w.payload, qos: w.qos, retain: w.retain, owned: true}
 	ctx := context.Background()
 	if c.isPlain(w.topic) {
-		_ = c.publishPlain(ctx, w.topic+"/", w.payload, w.qos, w.retain)
+		_ = c.publishPlain(ctx, w.topic+"/", in)
 		return
 	}
 	t, err := security.ParseTopic(w.topic)
 	if err != nil || t.Key == "emitter" {
 		return
 	}
-	_ = c.publishKeyed(ctx, w.topic[len(t.Key)+1:], t.Key, w.payload, w.qos, w.retain)
+	_ = c.publishKeyed(ctx, w.topic[len(t.Key)+1:], t.Key, in)
 }
 
 // publish handles a PUBLISH from the client. A QoS 2 message is kept until
@@ -414,7 +415,7 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 	// The inline writes to subscribers go out before the acknowledgement
 	// (see publisher).
 	c.pub.begin(c)
-	pre, err := c.route(ctx, p.Payload, p.QoS, p.Retain, p.ID)
+	pre, err := c.route(ctx, inbound{payload: p.Payload, qos: p.QoS, retain: p.Retain, id: p.ID})
 	c.pub.end()
 	if err != nil {
 		return err
@@ -472,7 +473,7 @@ func (c *conn) release(ctx context.Context, id uint16) error {
 			c.setTopic(pp.topic)
 		}
 		c.pub.begin(c)
-		pre, err := c.route(ctx, pp.payload, mqtt.ExactlyOnce, pp.retain, id)
+		pre, err := c.route(ctx, inbound{payload: pp.payload, qos: mqtt.ExactlyOnce, retain: pp.retain, owned: true, id: id})
 		c.pub.end()
 		if err != nil {
 			return err
@@ -500,9 +501,9 @@ func (c *conn) setTopic(topic string) {
 
 // route publishes a message to the current publish topic and returns the
 // packets to send before the acknowledgement (an Emitter response or error).
-func (c *conn) route(ctx context.Context, payload []byte, qos mqtt.QoS, retain bool, id uint16) ([]byte, error) {
+func (c *conn) route(ctx context.Context, in inbound) ([]byte, error) {
 	if !c.pubPlain {
-		return c.publishEmitter(ctx, payload, qos, retain, id), nil
+		return c.publishEmitter(ctx, in), nil
 	}
 	if !c.pubValid {
 		return nil, errProtocol // MQTT-3.3.2-2: wildcards in a topic name
@@ -515,31 +516,43 @@ func (c *conn) route(ctx context.Context, payload []byte, qos mqtt.QoS, retain b
 	if a := c.srv.opts.Authorizer; a != nil && !a.Publish(c.info, c.pubTopic) {
 		return nil, nil
 	}
-	if err := c.publishPlain(ctx, c.pubChannel, payload, qos, retain); err != nil {
+	if err := c.publishPlain(ctx, c.pubChannel, in); err != nil {
 		c.srv.log.Debug("transport: publish", "client", c.info.ClientID, "topic", c.pubTopic, "err", err)
 	}
 	return nil, nil
 }
 
 // publishPlain publishes to a plain MQTT topic's channel.
-func (c *conn) publishPlain(ctx context.Context, channel string, payload []byte, qos mqtt.QoS, retain bool) error {
-	return c.publishAs(ctx, engine.PlainTopic(), channel, payload, qos, retain)
+func (c *conn) publishPlain(ctx context.Context, channel string, in inbound) error {
+	return c.publishAs(ctx, engine.PlainTopic(), channel, in)
 }
 
 // publishKeyed publishes to an Emitter channel with its key.
-func (c *conn) publishKeyed(ctx context.Context, channel, key string, payload []byte, qos mqtt.QoS, retain bool) error {
-	return c.publishAs(ctx, engine.WithKey(key), channel, payload, qos, retain)
+func (c *conn) publishKeyed(ctx context.Context, channel, key string, in inbound) error {
+	return c.publishAs(ctx, engine.WithKey(key), channel, in)
+}
+
+// inbound is a message a client publishes.
+type inbound struct {
+	payload []byte
+	qos     mqtt.QoS
+	retain  bool
+	owned   bool   // payload is the transport's own copy (a QoS 2 message, a will): the engine takes it as it is
+	id      uint16 // the packet id, which Emitter's responses refer to
 }
 
 // publishAs publishes through the session's engine Conn, kind saying whether
 // the channel is plain or keyed.
-func (c *conn) publishAs(ctx context.Context, kind engine.Option, channel string, payload []byte, qos mqtt.QoS, retain bool) error {
-	var optBuf [3]engine.Option
-	opts := append(optBuf[:0], kind, engine.WithQoS(uint8(qos)))
-	if retain {
+func (c *conn) publishAs(ctx context.Context, kind engine.Option, channel string, in inbound) error {
+	var optBuf [4]engine.Option
+	opts := append(optBuf[:0], kind, engine.WithQoS(uint8(in.qos)))
+	if in.retain {
 		opts = append(opts, engine.WithRetain())
 	}
-	return c.sess.ec.Publish(ctx, channel, payload, opts...)
+	if in.owned {
+		opts = append(opts, engine.NoCopy())
+	}
+	return c.sess.ec.Publish(ctx, channel, in.payload, opts...)
 }
 
 // subscribe handles a SUBSCRIBE and sends its SUBACK (after the retained

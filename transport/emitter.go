@@ -105,17 +105,17 @@ func isKeyShaped(s string) bool {
 // publishEmitter handles a PUBLISH to an Emitter topic or request, and
 // returns the packets to send before the acknowledgement (a response or an
 // error on emitter/error/).
-func (c *conn) publishEmitter(ctx context.Context, payload []byte, qos mqtt.QoS, retain bool, id uint16) []byte {
+func (c *conn) publishEmitter(ctx context.Context, in inbound) []byte {
 	topic, t, err := c.pubTopic, c.pubParsed, c.pubErr
 	if err != nil {
-		return appendStatus(nil, errorTopic, id, engine.StatusOf(err), nil)
+		return appendStatus(nil, errorTopic, in.id, engine.StatusOf(err), nil)
 	}
 	if t.Key == "emitter" {
-		return c.request(topic, t, payload, id)
+		return c.request(topic, t, in.payload, in.id)
 	}
-	err = c.publishKeyed(ctx, topic[len(t.Key)+1:], t.Key, payload, qos, retain)
+	err = c.publishKeyed(ctx, topic[len(t.Key)+1:], t.Key, in)
 	if err != nil {
-		return appendStatus(nil, errorTopic, id, engine.StatusOf(err), nil)
+		return appendStatus(nil, errorTopic, in.id, engine.StatusOf(err), nil)
 	}
 	return nil
 }
