@@ -109,8 +109,9 @@ type Options struct {
 	// are always authorised by their channel key.
 	Authorizer Authorizer
 
-	// TLSConfig is used by ListenAndServeTLS when no certificate files are
-	// given.
+	// TLSConfig configures ServeTLS and ListenAndServeTLS: as it is when
+	// they are given no certificate files, or with the files' certificate in
+	// place of its own.
 	TLSConfig *tls.Config
 
 	// SessionFile, when not empty, is a file where persistent sessions

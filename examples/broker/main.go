@@ -207,7 +207,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			_ = srv.Close()
 			return err
 		}
-		go func() { errc <- serveTLS(srv, tln, c.tlsCert, c.tlsKey) }()
+		go func() { errc <- srv.ServeTLS(tln, c.tlsCert, c.tlsKey) }()
 		addrs = append(addrs, "mqtts", "ssl://"+tln.Addr().String(), "wss", "wss://"+tln.Addr().String()+"/")
 	}
 	log.Info("herald broker listening", addrs...)
@@ -236,16 +236,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serveErr
 	}
 	return nil
-}
-
-// serveTLS serves srv on ln with the certificate pair.
-func serveTLS(srv *transport.Server, ln net.Listener, certFile, keyFile string) error {
-	tln, err := transport.TLSListener(ln, certFile, keyFile)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	return srv.Serve(tln)
 }
 
 // loadLicense returns the license to use and the path of the secret file:
