@@ -155,6 +155,8 @@ func (c *conn) cleanup() {
 	s.nconns.Add(-1)
 }
 
+// logEnd logs why the connection ended, unless it ended as connections do:
+// the client closed it, or the server is shutting down.
 func (c *conn) logEnd(err error) {
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.srv.closing.Load() {
 		return
@@ -291,6 +293,9 @@ func (c *conn) refreshDeadline() {
 	_ = c.nc.SetReadDeadline(now.Add(c.keepAlive*3/2 + 500*time.Millisecond))
 }
 
+// readLoop reads and handles the client's packets, into p, until the
+// connection ends (the error says why; nil for DISCONNECT or a refused
+// packet) or the loop moves on (errMoved).
 func (c *conn) readLoop(p *mqtt.Packet) error {
 	ctx := context.Background()
 	for {
@@ -348,7 +353,7 @@ func (c *conn) readLoop(p *mqtt.Packet) error {
 
 var errProtocol = errors.New("transport: protocol violation")
 
-// maxAckRun bounds the acknowledgements handled under one session lock.
+// maxAckRun bounds the acknowledgements handled under one outbox lock.
 const maxAckRun = 256
 
 // send queues control packets for this connection.
@@ -376,6 +381,8 @@ func (c *conn) shutdown() {
 // connection itself, with one non-blocking system call (see flushInline).
 func (c *conn) canWriteInline() bool { return c.tc != nil }
 
+// publishWill publishes the will as the client would have: its topic is
+// authorised when it is plain, by its key when it is Emitter's.
 func (c *conn) publishWill() {
 	c.pub.begin(c)
 	defer c.pub.end()
@@ -412,8 +419,7 @@ func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
 	if string(p.Topic) != c.pubTopic || c.pubTopic == "" {
 		c.setTopic(string(p.Topic))
 	}
-	// The inline writes to subscribers go out before the acknowledgement
-	// (see publisher).
+	// The inline writes to subscribers go out before the acknowledgement.
 	c.pub.begin(c)
 	pre, err := c.route(ctx, inbound{payload: p.Payload, qos: p.QoS, retain: p.Retain, id: p.ID})
 	c.pub.end()
@@ -569,6 +575,9 @@ func (c *conn) subscribe(ctx context.Context, p *mqtt.Packet) bool {
 	return c.send(mqtt.AppendSuback(append(c.ctrlBuf[:0], pre...), p.ID, codes))
 }
 
+// subscribeOne subscribes the session to one filter and returns its SUBACK
+// code, and for a refused Emitter filter the error to publish before the
+// SUBACK.
 func (c *conn) subscribeOne(ctx context.Context, filter string, qos mqtt.QoS, id uint16) (byte, []byte) {
 	inline := engine.Inline()
 	if c.isPlain(filter) {
@@ -602,6 +611,8 @@ func (c *conn) subscribeOne(ctx context.Context, filter string, qos mqtt.QoS, id
 	return byte(qos), nil
 }
 
+// unsubscribe handles an UNSUBSCRIBE and sends its UNSUBACK, after the
+// errors of Emitter filters that could not be unsubscribed.
 func (c *conn) unsubscribe(ctx context.Context, p *mqtt.Packet) bool {
 	var pre []byte
 	for _, f := range p.Filters {

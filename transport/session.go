@@ -25,7 +25,9 @@ type subEntry struct {
 	key     string // Emitter key, "" for plain
 }
 
-// handle runs inline on the publisher's goroutine: it only queues.
+// handle is the subscription's engine handler. It is an Inline one, run on
+// the publishing goroutine (or the subscribing one, for live messages the
+// engine held during the subscription's replay), so it only queues.
 func (e *subEntry) handle(m *engine.Message) {
 	if m.Retained && e.sess.loading.Load() {
 		return // a resumed session does not get retained messages again
@@ -68,7 +70,7 @@ type session struct {
 	publishing atomic.Pointer[publisher] // open for a publish through ec, if any
 	loading    atomic.Bool               // being restored from the session file: no retained replay
 
-	subMu sync.Mutex // guards subs; never held while mu is wanted by a handler call
+	subMu sync.Mutex // guards subs; handlers never wait for it
 	subs  map[string]*subEntry
 
 	// mu guards the fields below. Taken with out.mu, it is taken first.

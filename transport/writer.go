@@ -12,12 +12,9 @@ import (
 
 // maxBatchBytes bounds the messages one write carries (a message larger
 // than that goes alone), so that write buffers stay small enough to reuse.
-// Large writes matter when large payloads fan out: against 64 KiB, 256 KiB
-// batches cut CPU per delivery 13-30% (1 KiB payloads, 1→10 and 1→100) for
-// the same figures with 64-byte ones, and 1 MiB another 7-14% (1 KiB, QoS 0,
-// 1→10, 1→100 and 10→10 over TCP and WebSocket; 64-byte payloads and QoS 1
-// unchanged). Buffers come in three sizes (writeBufs), so a writer holds one
-// only as large as its batch.
+// Large writes cut the CPU per delivery when large payloads fan out (see
+// mqttload's 1 KiB 1-10 and 1-100 runs). Buffers come in three sizes
+// (writeBufs), so a writer holds one only as large as its batch.
 const maxBatchBytes = 1 << 20
 
 // writeLoop is the connection's writer: it takes everything queued for the
@@ -121,14 +118,15 @@ func appendBatch(dst []byte, batch []inflight, ctrl []byte) []byte {
 
 // publisher is the inline side of a connection's publishes. A publish that
 // ends its client's burst (nothing more is buffered from it) opens the
-// publisher with begin; until end, the handlers of the subscriptions it
+// publisher with begin. Until end, the handlers of the subscriptions it
 // reaches find it through the message (session.publishing) and, for an idle
 // subscriber that can be written inline, reserve the write on it instead of
 // starting a writer goroutine. end makes the reserved writes on the
 // connection's read goroutine, once every matching subscription has had its
-// say on the QoS and before the publisher's own acknowledgement: a delivery
-// does not wait behind a PUBACK's system call. In a burst the publisher
-// stays closed and the subscribers' writer goroutines batch as usual.
+// say on the QoS, and before the publisher's own acknowledgement, so that a
+// delivery does not wait behind a PUBACK's system call (see mqttload's paced
+// QoS 1 runs). In a burst the publisher stays closed and the subscribers'
+// writer goroutines batch as usual.
 //
 // Handlers normally run on the publishing goroutine, but the engine also
 // delivers live messages it held during a subscription's replay from the
@@ -139,8 +137,8 @@ type publisher struct {
 	pending []pendingFlush // the reserved writes
 }
 
-// A publisher's states: a handler takes it from open to busy to append to
-// pending, end from open to closed.
+// A publisher's states: reserve takes it from open to busy while it appends
+// to pending, close from open to closed.
 const (
 	pubClosed int32 = iota
 	pubOpen
