@@ -1,9 +1,7 @@
 package transport
 
 import (
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/heraldmq/herald/transport/mqtt"
@@ -114,94 +112,6 @@ func appendBatch(dst []byte, batch []inflight, ctrl []byte) []byte {
 		batch[i] = inflight{}
 	}
 	return dst
-}
-
-// publisher is the inline side of a connection's publishes. A publish that
-// ends its client's burst (nothing more is buffered from it) opens the
-// publisher with begin. Until end, the handlers of the subscriptions it
-// reaches find it through the message (session.publishing) and, for an idle
-// subscriber that can be written inline, reserve the write on it instead of
-// starting a writer goroutine. end makes the reserved writes on the
-// connection's read goroutine, once every matching subscription has had its
-// say on the QoS, and before the publisher's own acknowledgement, so that a
-// delivery does not wait behind a PUBACK's system call (see mqttload's paced
-// QoS 1 runs). In a burst the publisher stays closed and the subscribers'
-// writer goroutines batch as usual.
-//
-// Handlers normally run on the publishing goroutine, but the engine also
-// delivers live messages it held during a subscription's replay from the
-// subscribing goroutine: state makes a reservation from there safe too.
-type publisher struct {
-	state   atomic.Int32   // pubClosed, pubOpen or pubBusy
-	sess    *session       // whose publishing points here while open
-	pending []pendingFlush // the reserved writes
-}
-
-// A publisher's states: reserve takes it from open to busy while it appends
-// to pending, close from open to closed.
-const (
-	pubClosed int32 = iota
-	pubOpen
-	pubBusy
-)
-
-// pendingFlush is an inline write reserved on a publisher.
-type pendingFlush struct {
-	o *outbox
-	c *conn // o's connection when the write was reserved
-}
-
-// begin opens p for a publish by c, if it ends the client's burst and no
-// other connection of the session is publishing (a takeover).
-func (p *publisher) begin(c *conn) {
-	if c.r.Complete() {
-		return
-	}
-	p.state.Store(pubOpen)
-	if !c.sess.publishing.CompareAndSwap(nil, p) {
-		p.state.Store(pubClosed)
-		return
-	}
-	p.sess = c.sess
-}
-
-// reserve is called by a subscriber's outbox o, with its lock held, for an
-// idle connection c that can be written inline: it reports whether p takes
-// on the write (false when p is nil or not open). The caller then gives the
-// writer role to p.
-func (p *publisher) reserve(o *outbox, c *conn) bool {
-	if p == nil || p.state.Load() != pubOpen || !p.state.CompareAndSwap(pubOpen, pubBusy) {
-		return false
-	}
-	p.pending = append(p.pending, pendingFlush{o, c})
-	p.state.Store(pubOpen)
-	return true
-}
-
-// end closes p, if begin opened it, and makes the writes reserved on it.
-func (p *publisher) end() {
-	if !p.close() {
-		return
-	}
-	for i, f := range p.pending {
-		f.c.flushInline(f.o)
-		p.pending[i] = pendingFlush{}
-	}
-	p.pending = p.pending[:0]
-}
-
-// close closes p, once a reservation in progress on another goroutine is
-// done, and reports whether it was open.
-func (p *publisher) close() bool {
-	if p.sess == nil {
-		return false
-	}
-	p.sess.publishing.Store(nil)
-	p.sess = nil
-	for !p.state.CompareAndSwap(pubOpen, pubClosed) {
-		runtime.Gosched()
-	}
-	return true
 }
 
 // flushInline is the writer's work done on a publisher's read goroutine, for
