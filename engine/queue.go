@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/heraldmq/herald/internal/backpressure"
 )
 
 // queue is a bounded multi-producer, single-consumer FIFO of messages.
@@ -20,8 +22,7 @@ type queue struct {
 	waiting bool          // the consumer is blocked on wake
 	wake    chan struct{} // consumer wake-up, capacity 1
 	closed  bool
-	slow    bool          // Block policy timed out: drop until the consumer pops
-	room    chan struct{} // closed when room appears; nil unless a producer waits
+	gate    backpressure.Gate // the Block policy's wait for room
 }
 
 func newQueue(size int, policy Overflow) *queue {
@@ -45,36 +46,30 @@ const (
 )
 
 // push appends m. Under the Block policy it waits for room at most timeout or
-// until ctx is done.
+// until ctx is done (see backpressure.Gate).
 func (q *queue) push(ctx context.Context, m *Message, timeout time.Duration) pushResult {
 	q.mu.Lock()
-	for {
-		if q.closed {
-			q.mu.Unlock()
-			return pushClosed
-		}
-		if len(q.items) < q.size {
-			break
-		}
-		switch q.policy {
-		case DropNewest:
+	if !q.closed && len(q.items) >= q.size {
+		switch {
+		case q.policy == DropNewest:
 			q.mu.Unlock()
 			return droppedNew
-		case DropOldest:
+		case q.policy == DropOldest:
 			copy(q.items, q.items[1:])
 			q.items[len(q.items)-1] = m
 			q.mu.Unlock()
 			return droppedOld
-		}
-		if q.slow {
+		case q.gate.Slow():
 			q.mu.Unlock()
 			return droppedNew
-		}
-		if !q.waitRoom(ctx, timeout) {
-			q.slow = true
+		case !q.gate.Wait(ctx, &q.mu, timeout, q.full):
 			q.mu.Unlock()
 			return pushTimedOut
 		}
+	}
+	if q.closed {
+		q.mu.Unlock()
+		return pushClosed
 	}
 	q.items = append(q.items, m)
 	wake := q.waiting
@@ -89,26 +84,8 @@ func (q *queue) push(ctx context.Context, m *Message, timeout time.Duration) pus
 	return pushed
 }
 
-// waitRoom is called with q.mu held and returns with it held. It reports
-// whether room may have appeared (false: timeout or ctx done).
-func (q *queue) waitRoom(ctx context.Context, timeout time.Duration) bool {
-	if q.room == nil {
-		q.room = make(chan struct{})
-	}
-	room := q.room
-	q.mu.Unlock()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	ok := false
-	select {
-	case <-room:
-		ok = true
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	q.mu.Lock()
-	return ok
-}
+// full reports, with q.mu held, whether a producer must wait for room.
+func (q *queue) full() bool { return !q.closed && len(q.items) >= q.size }
 
 // pop waits until messages are queued (or the queue closes or ctx is done),
 // then moves all of them into spare[:0] and returns it. A nil result with
@@ -138,11 +115,7 @@ func (q *queue) pop(ctx context.Context, spare []*Message) (batch []*Message, ok
 	}
 	batch = q.items
 	q.items = spare[:0]
-	if q.room != nil {
-		close(q.room)
-		q.room = nil
-	}
-	q.slow = false // the consumer is back: publishers may wait for it again
+	q.gate.Wake() // the consumer is back: publishers may wait for it again
 	q.mu.Unlock()
 	return batch, true
 }
@@ -158,10 +131,7 @@ func (q *queue) close() {
 	q.closed = true
 	clear(q.items)
 	q.items = q.items[:0]
-	if q.room != nil {
-		close(q.room)
-		q.room = nil
-	}
+	q.gate.Wake()
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:

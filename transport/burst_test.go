@@ -71,7 +71,7 @@ func TestBurstOfMixedSizes(t *testing.T) {
 // session keeps, drain, and grow again (arrays lent between sessions): each
 // must receive every message once, in order.
 func TestLongBurstToSlowReaders(t *testing.T) {
-	b := plainBroker(t, transport.Options{MaxQueued: 600, SlowTimeout: time.Minute})
+	b := plainBroker(t, transport.Options{QueueSize: 600, SlowTimeout: time.Minute})
 	const n = 4000
 	var subs []*rawClient
 	for i := range 3 {

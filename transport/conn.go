@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -45,11 +44,10 @@ type conn struct {
 	pubParsed  security.Channel // pubTopic parsed, when it is an Emitter topic
 	pubErr     error            // why pubTopic does not parse
 
-	tc         *tcpConn                  // TCP sockets (raw or under a WebSocket): for non-blocking inline writes
-	wsWrite    func([]byte) (int, error) // WebSocket over TCP: tc.tryWrite, bound once
-	ws         *websocket.Conn           // WebSocket connections: batches are framed in place
-	pending    []pendingFlush            // inline writes owed after the current Publish (read goroutine only)
-	deferFlush bool                      // publish does the pending inline writes, before its acknowledgement
+	tc      *tcpConn                  // TCP sockets (raw or under a WebSocket): for non-blocking inline writes
+	wsWrite func([]byte) (int, error) // WebSocket over TCP: tc.tryWrite, bound once
+	ws      *websocket.Conn           // WebSocket connections: batches are framed in place
+	pub     publisher                 // inline writes to subscribers during a publish
 
 	// Writer state, owned by whoever holds wmu.
 	tail   []byte    // bytes an inline write could not write, to go first (for a WebSocket: a whole unframed batch with headroom)
@@ -157,6 +155,8 @@ func (c *conn) cleanup() {
 	s.nconns.Add(-1)
 }
 
+// logEnd logs why the connection ended, unless it ended as connections do:
+// the client closed it, or the server is shutting down.
 func (c *conn) logEnd(err error) {
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.srv.closing.Load() {
 		return
@@ -210,28 +210,22 @@ func (c *conn) connect(p *mqtt.Packet) bool {
 		s.mu.Unlock()
 		return false
 	}
-	old := s.sessions[id]
-	var oldConn *conn
-	var discard *session
+	var prev *conn       // the connection the session had
+	var discard *session // an old session to destroy now
 	present := false
-	sess := old
-	if old != nil {
-		old.mu.Lock()
-		oldConn = old.conn
-		if p.CleanSession || old.clean {
-			sess = nil
-			delete(s.sessions, id)
-			if oldConn != nil {
-				// The old connection ends the session once it has
-				// published its will through it.
-				old.discarded = true
-			} else {
-				discard = old
-			}
-		} else {
+	sess := s.sessions[id]
+	if sess != nil {
+		var kept, destroy bool
+		prev, kept, destroy = sess.takeOver(!p.CleanSession)
+		if kept {
 			present = true
+		} else {
+			delete(s.sessions, id)
+			if destroy {
+				discard = sess
+			}
+			sess = nil
 		}
-		old.mu.Unlock()
 	}
 	if sess == nil {
 		var err error
@@ -243,10 +237,10 @@ func (c *conn) connect(p *mqtt.Packet) bool {
 		s.sessions[id] = sess
 	}
 	s.mu.Unlock()
-	if oldConn != nil {
+	if prev != nil {
 		// Session takeover: the old connection is closed; its will is
 		// published (it did not DISCONNECT).
-		oldConn.nc.Close()
+		prev.shutdown()
 	}
 	if discard != nil {
 		discard.destroy()
@@ -255,7 +249,7 @@ func (c *conn) connect(p *mqtt.Packet) bool {
 	buf := mqtt.AppendConnack(nil, present, mqtt.Accepted)
 	buf = sess.attach(c, buf)
 	ok := c.writeNow(buf)
-	sess.attached(c)
+	sess.out.attached(c)
 	if !ok {
 		c.end()
 	}
@@ -299,6 +293,9 @@ func (c *conn) refreshDeadline() {
 	_ = c.nc.SetReadDeadline(now.Add(c.keepAlive*3/2 + 500*time.Millisecond))
 }
 
+// readLoop reads and handles the client's packets, into p, until the
+// connection ends (the error says why; nil for DISCONNECT or a refused
+// packet) or the loop moves on (errMoved).
 func (c *conn) readLoop(p *mqtt.Packet) error {
 	ctx := context.Background()
 	for {
@@ -314,10 +311,10 @@ func (c *conn) readLoop(p *mqtt.Packet) error {
 		case mqtt.Puback, mqtt.Pubcomp:
 			// With the acknowledgements right behind it, under one lock.
 			c.acks = c.r.ReadAcks(p.Type, append(c.acks[:0], p.ID), maxAckRun)
-			c.sess.ack(p.Type, c.acks)
+			c.sess.out.ack(p.Type, c.acks)
 		case mqtt.Pubrec:
 			c.acks = append(c.acks[:0], p.ID)
-			c.sess.ack(p.Type, c.acks)
+			c.sess.out.ack(p.Type, c.acks)
 			if !c.send(mqtt.AppendAck(c.ctrlBuf[:0], mqtt.Pubrel, p.ID)) {
 				return nil
 			}
@@ -356,13 +353,13 @@ func (c *conn) readLoop(p *mqtt.Packet) error {
 
 var errProtocol = errors.New("transport: protocol violation")
 
-// maxAckRun bounds the acknowledgements handled under one session lock.
+// maxAckRun bounds the acknowledgements handled under one outbox lock.
 const maxAckRun = 256
 
 // send queues control packets for this connection.
 func (c *conn) send(b []byte) bool {
 	c.ctrlBuf = b[:0]
-	return c.sess.sendCtrl(c, b)
+	return c.sess.out.sendCtrl(c, b)
 }
 
 // end runs when the read loop is over: the will (unless the client sent
@@ -375,253 +372,14 @@ func (c *conn) end() {
 	c.sess.detach(c)
 }
 
+// shutdown closes the connection; its read loop then ends it.
 func (c *conn) shutdown() {
 	c.nc.Close()
 }
 
-func (c *conn) publishWill() {
-	w := c.will
-	ctx := context.Background()
-	if c.isPlain(w.topic) {
-		_ = c.publishPlain(ctx, w.topic+"/", w.payload, w.qos, w.retain)
-		return
-	}
-	t, err := security.ParseTopic(w.topic)
-	if err != nil || t.Key == "emitter" {
-		return
-	}
-	_ = c.publishKeyed(ctx, w.topic[len(t.Key)+1:], t.Key, w.payload, w.qos, w.retain)
-}
-
-// isPlain reports whether topic is a plain MQTT topic rather than an
-// Emitter one: with PlainTopics on, a topic is Emitter's when its first
-// level is "emitter" or shaped like a channel key (32 base64url characters).
-func (c *conn) isPlain(topic string) bool {
-	if !c.srv.opts.PlainTopics {
-		return false
-	}
-	first, _, _ := strings.Cut(topic, "/")
-	return first != "emitter" && !isKeyShaped(first)
-}
-
-func isKeyShaped(s string) bool {
-	if len(s) != security.EncodedKeyLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// publish handles a PUBLISH from the client. A QoS 2 message is kept until
-// its PUBREL and published then (so that its PUBREC reaches the client before
-// any copy of it). An error closes the connection.
-func (c *conn) publish(ctx context.Context, p *mqtt.Packet) error {
-	if p.QoS == mqtt.ExactlyOnce {
-		sess := c.sess
-		sess.mu.Lock()
-		if _, dup := sess.inQoS2[p.ID]; !dup {
-			if len(sess.inQoS2) >= c.srv.opts.MaxQueued {
-				sess.mu.Unlock()
-				return errTooManyQoS2
-			}
-			if sess.inQoS2 == nil {
-				sess.inQoS2 = make(map[uint16]*pendingPub)
-			}
-			sess.inQoS2[p.ID] = &pendingPub{topic: string(p.Topic), payload: bytes.Clone(p.Payload), retain: p.Retain}
-		}
-		sess.mu.Unlock()
-		if !c.send(mqtt.AppendAck(c.ctrlBuf[:0], mqtt.Pubrec, p.ID)) {
-			return errProtocol
-		}
-		return nil
-	}
-	// Reuse the topic's string (and what setTopic derived from it) while
-	// the client keeps publishing to it; "" is the state before the first
-	// publish, which setTopic has not seen.
-	if string(p.Topic) != c.pubTopic || c.pubTopic == "" {
-		c.setTopic(string(p.Topic))
-	}
-	// The subscribers' inline writes wait until the whole Publish has run
-	// (every matching subscription has had its say on the QoS), then go
-	// out before the publisher's acknowledgement, as mosquitto does: a
-	// delivery does not wait behind a PUBACK's system call (paced QoS 1
-	// 10→10 at 5k msg/s: p50 latency 65-74 µs with the PUBACK first,
-	// mosquitto 33-44 µs).
-	c.deferFlush = true
-	pre, err := c.route(ctx, p.Payload, p.QoS, p.Retain, p.ID)
-	c.deferFlush = false
-	if err != nil {
-		c.flushPending()
-		return err
-	}
-	ack := append(c.ctrlBuf[:0], pre...)
-	if p.QoS == mqtt.AtLeastOnce {
-		if !c.pubPlain && strings.HasPrefix(c.pubTopic, "emitter/") {
-			c.delayedPuback(p.ID)
-		} else {
-			ack = mqtt.AppendAck(ack, mqtt.Puback, p.ID)
-		}
-	}
-	c.flushPending()
-	ok := true
-	if len(ack) > 0 {
-		ok = c.sendOwn(ack)
-	}
-	if !ok {
-		return errProtocol
-	}
-	return nil
-}
-
-// sendOwn is send for the read goroutine: when the client has nothing more
-// buffered and the connection can be written inline, the packets are
-// written at once by this goroutine (see flushInline) rather than by a
-// writer goroutine.
-func (c *conn) sendOwn(b []byte) bool {
-	if c.tc == nil || c.r.Complete() {
-		return c.send(b)
-	}
-	c.ctrlBuf = b[:0]
-	ok, flush := c.sess.queueCtrl(c, b, true)
-	if flush {
-		c.flushInline(c.sess)
-	}
-	return ok
-}
-
-// requestAckDelay delays the PUBACK of a QoS 1 emitter/ request behind its
-// response. Emitter's Go SDK registers the callback for a response only
-// after its Publish call returns, and loses it for good if the PUBACK is
-// processed first: a prompt broker would make GenerateKey hang forever.
-const requestAckDelay = 50 * time.Millisecond
-
-func (c *conn) delayedPuback(id uint16) {
-	sess := c.sess
-	time.AfterFunc(requestAckDelay, func() {
-		sess.sendCtrl(c, mqtt.AppendAck(nil, mqtt.Puback, id))
-	})
-}
-
-// pendingPub is a QoS 2 message received and not yet released.
-type pendingPub struct {
-	topic   string
-	payload []byte
-	retain  bool
-}
-
-var errTooManyQoS2 = errors.New("transport: too many unreleased QoS 2 messages")
-
-// release publishes a QoS 2 message on PUBREL and answers PUBCOMP (also for
-// an unknown id: the message was released before).
-func (c *conn) release(ctx context.Context, id uint16) error {
-	sess := c.sess
-	sess.mu.Lock()
-	pp := sess.inQoS2[id]
-	delete(sess.inQoS2, id)
-	sess.mu.Unlock()
-	var out []byte
-	if pp != nil {
-		if pp.topic != c.pubTopic || c.pubTopic == "" {
-			c.setTopic(pp.topic)
-		}
-		pre, err := c.route(ctx, pp.payload, mqtt.ExactlyOnce, pp.retain, id)
-		if err != nil {
-			return err
-		}
-		out = append(out, pre...)
-	}
-	if !c.send(mqtt.AppendAck(append(c.ctrlBuf[:0], out...), mqtt.Pubcomp, id)) {
-		return errProtocol
-	}
-	return nil
-}
-
-// setTopic makes topic the current publish topic, with its engine channel.
-func (c *conn) setTopic(topic string) {
-	c.pubPlain = c.isPlain(topic)
-	if c.pubPlain {
-		c.pubChannel = topic + "/"
-		c.pubTopic = c.pubChannel[:len(topic)]
-		c.pubValid = mqtt.ValidTopicName(topic)
-	} else {
-		c.pubTopic, c.pubChannel = topic, ""
-		c.pubParsed, c.pubErr = security.ParseTopic(topic)
-	}
-}
-
-// route publishes a message to the current publish topic and returns the
-// packets to send before the acknowledgement (an Emitter response or error).
-func (c *conn) route(ctx context.Context, payload []byte, qos mqtt.QoS, retain bool, id uint16) ([]byte, error) {
-	if !c.pubPlain {
-		return c.publishEmitter(ctx, payload, qos, retain, id), nil
-	}
-	if !c.pubValid {
-		return nil, errProtocol // MQTT-3.3.2-2: wildcards in a topic name
-	}
-	// A refused or '$' publish is dropped silently: MQTT 3.1.1 has no
-	// negative acknowledgement.
-	if c.pubTopic[0] == '$' {
-		return nil, nil
-	}
-	if a := c.srv.opts.Authorizer; a != nil && !a.Publish(c.info, c.pubTopic) {
-		return nil, nil
-	}
-	if err := c.publishPlain(ctx, c.pubChannel, payload, qos, retain); err != nil {
-		c.srv.log.Debug("transport: publish", "client", c.info.ClientID, "topic", c.pubTopic, "err", err)
-	}
-	return nil, nil
-}
-
-// publishPlain publishes to a plain MQTT topic's channel.
-func (c *conn) publishPlain(ctx context.Context, channel string, payload []byte, qos mqtt.QoS, retain bool) error {
-	return c.publishAs(ctx, engine.PlainTopic(), channel, payload, qos, retain)
-}
-
-// publishKeyed publishes to an Emitter channel with its key.
-func (c *conn) publishKeyed(ctx context.Context, channel, key string, payload []byte, qos mqtt.QoS, retain bool) error {
-	return c.publishAs(ctx, engine.WithKey(key), channel, payload, qos, retain)
-}
-
-// publishAs publishes through the session's engine Conn, kind saying whether
-// the channel is plain or keyed, and records this connection as the publisher
-// for the inline subscriber writes it triggers.
-func (c *conn) publishAs(ctx context.Context, kind engine.Option, channel string, payload []byte, qos mqtt.QoS, retain bool) error {
-	var optBuf [3]engine.Option
-	opts := append(optBuf[:0], kind, engine.WithQoS(uint8(qos)))
-	if retain {
-		opts = append(opts, engine.WithRetain())
-	}
-	c.sess.publishing.Store(c)
-	err := c.sess.ec.Publish(ctx, channel, payload, opts...)
-	c.sess.publishing.Store(nil)
-	if !c.deferFlush {
-		c.flushPending()
-	}
-	return err
-}
-
-// publishEmitter handles a PUBLISH to an Emitter topic or request, and
-// returns the packets to send before the acknowledgement (a response or an
-// error on emitter/error/).
-func (c *conn) publishEmitter(ctx context.Context, payload []byte, qos mqtt.QoS, retain bool, id uint16) []byte {
-	topic, t, err := c.pubTopic, c.pubParsed, c.pubErr
-	if err != nil {
-		return appendStatus(nil, errorTopic, id, engine.StatusOf(err), nil)
-	}
-	if t.Key == "emitter" {
-		return c.request(topic, t, payload, id)
-	}
-	err = c.publishKeyed(ctx, topic[len(t.Key)+1:], t.Key, payload, qos, retain)
-	if err != nil {
-		return appendStatus(nil, errorTopic, id, engine.StatusOf(err), nil)
-	}
-	return nil
-}
+// canWriteInline reports whether a publisher's goroutine may write to the
+// connection itself, with one non-blocking system call (see flushInline).
+func (c *conn) canWriteInline() bool { return c.tc != nil }
 
 // subscribe handles a SUBSCRIBE and sends its SUBACK (after the retained
 // and stored messages the subscriptions replay, as Emitter does).
@@ -637,6 +395,9 @@ func (c *conn) subscribe(ctx context.Context, p *mqtt.Packet) bool {
 	return c.send(mqtt.AppendSuback(append(c.ctrlBuf[:0], pre...), p.ID, codes))
 }
 
+// subscribeOne subscribes the session to one filter and returns its SUBACK
+// code, and for a refused Emitter filter the error to publish before the
+// SUBACK.
 func (c *conn) subscribeOne(ctx context.Context, filter string, qos mqtt.QoS, id uint16) (byte, []byte) {
 	inline := engine.Inline()
 	if c.isPlain(filter) {
@@ -670,17 +431,8 @@ func (c *conn) subscribeOne(ctx context.Context, filter string, qos mqtt.QoS, id
 	return byte(qos), nil
 }
 
-// emitterWildcards rewrites "#" to "#/" and then "//" to "/", as Emitter
-// does on SUBSCRIBE, so that "KEY/a/#" (what MQTT clients allow) means
-// "KEY/a/#/". Unlike Emitter, UNSUBSCRIBE gets the same rewrite, so that the
-// filter a client subscribed with also unsubscribes.
-func emitterWildcards(s string) string {
-	if !strings.Contains(s, "#") {
-		return s
-	}
-	return strings.ReplaceAll(strings.ReplaceAll(s, "#", "#/"), "//", "/")
-}
-
+// unsubscribe handles an UNSUBSCRIBE and sends its UNSUBACK, after the
+// errors of Emitter filters that could not be unsubscribed.
 func (c *conn) unsubscribe(ctx context.Context, p *mqtt.Packet) bool {
 	var pre []byte
 	for _, f := range p.Filters {
@@ -700,255 +452,3 @@ func (c *conn) unsubscribe(ctx context.Context, p *mqtt.Packet) bool {
 	}
 	return c.send(mqtt.AppendAck(append(c.ctrlBuf[:0], pre...), mqtt.Unsuback, p.ID))
 }
-
-// writeLoop is the connection's writer: it takes everything queued for the
-// client and writes it with one system call, again and again until nothing
-// is left, then returns. It runs only while there is something to write, so
-// an idle connection has no writer goroutine.
-func (c *conn) writeLoop(s *session) {
-	defer c.srv.wg.Done()
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if len(c.tail) > 0 || c.wsKept {
-		c.setWriteDeadline()
-		var err error
-		switch {
-		case c.ws == nil:
-			_, err = c.nc.Write(c.tail)
-		case len(c.tail) > 0:
-			err = c.ws.WriteFramed(c.tail) // sends what the WebSocket kept first
-		default:
-			err = c.ws.Flush()
-		}
-		c.tail = c.tail[:0]
-		c.wsKept = false
-		if err != nil {
-			c.writeFailed(s)
-			return
-		}
-	}
-	for {
-		s.mu.Lock()
-		if s.conn != c || c.closed.Load() {
-			if s.conn == c {
-				s.writing = false
-			}
-			s.mu.Unlock()
-			c.batch = c.batch[:0]
-			return
-		}
-		batch, size := s.takeLocked(reuse(c.batch, &batchPool))
-		ctrl := s.ctrl
-		s.ctrl = reuse(c.spare, &ctrlPool)
-		if len(batch) == 0 {
-			s.writing = false
-			s.ctrl = release(s.ctrl, keptCtrlCap, &ctrlPool)
-			s.mu.Unlock()
-			c.batch = release(batch, keptBatchCap, &batchPool)
-			c.spare = release(ctrl, keptCtrlCap, &ctrlPool)
-			return
-		}
-		s.mu.Unlock()
-
-		buf := getWriteBuf(size + len(ctrl))
-		if c.ws != nil {
-			buf.b = append(buf.b, make([]byte, websocket.MaxHeaderLen)...) // room for the frame header
-		}
-		buf.b = appendBatch(buf.b, batch, ctrl)
-		c.setWriteDeadline()
-		var err error
-		if c.ws != nil {
-			err = c.ws.WriteFramed(buf.b)
-		} else {
-			_, err = c.nc.Write(buf.b)
-		}
-		putWriteBuf(buf)
-		c.batch, c.spare = batch[:0], ctrl[:0]
-		if err != nil {
-			c.writeFailed(s)
-			return
-		}
-	}
-}
-
-// setWriteDeadline pushes the write deadline back, only when less than half
-// of WriteTimeout is left, not before every write: each change is a timer
-// update in the runtime.
-func (c *conn) setWriteDeadline() {
-	if now := time.Now(); c.wdl.Sub(now) < c.srv.opts.WriteTimeout/2 {
-		c.wdl = now.Add(c.srv.opts.WriteTimeout)
-		_ = c.nc.SetWriteDeadline(c.wdl)
-	}
-}
-
-// writeFailed closes the connection after a failed write and releases the
-// writer role.
-func (c *conn) writeFailed(s *session) {
-	c.nc.Close()
-	s.mu.Lock()
-	if s.conn == c {
-		s.writing = false
-	}
-	s.mu.Unlock()
-}
-
-// encodeBatch takes what can be sent now from s (the caller holds the
-// writer role and wmu) and appends its encoding to buf.
-func (c *conn) encodeBatch(s *session, buf []byte) ([]byte, bool) {
-	s.mu.Lock()
-	if s.conn != c || c.closed.Load() {
-		s.mu.Unlock()
-		return buf, false
-	}
-	batch, _ := s.takeLocked(reuse(c.batch, &batchPool))
-	ctrl := s.ctrl
-	s.ctrl = reuse(c.spare, &ctrlPool)
-	s.mu.Unlock()
-	buf = appendBatch(buf, batch, ctrl)
-	c.batch = release(batch, keptBatchCap, &batchPool)
-	c.spare = release(ctrl, keptCtrlCap, &ctrlPool)
-	return buf, true
-}
-
-// appendBatch appends the encoding of batch (messages, and control packets
-// whose bytes are in ctrl) to dst, and clears batch's items.
-func appendBatch(dst []byte, batch []inflight, ctrl []byte) []byte {
-	for i := range batch {
-		f := &batch[i]
-		if f.m == nil {
-			dst = append(dst, ctrl[f.ctrl:f.ctrl+f.nctrl]...)
-		} else {
-			dst, _ = mqtt.AppendPublish(dst, f.topic(), f.m.Payload, f.qos, f.id, false, f.retain)
-		}
-		batch[i] = inflight{}
-	}
-	return dst
-}
-
-// pendingFlush is an inline write a publisher owes a session (see
-// session.enqueue).
-type pendingFlush struct {
-	s *session
-	c *conn // the session's connection when the write was reserved
-}
-
-// flushPending does the inline writes the last Publish reserved.
-func (c *conn) flushPending() {
-	for i, p := range c.pending {
-		p.c.flushInline(p.s)
-		c.pending[i] = pendingFlush{}
-	}
-	c.pending = c.pending[:0]
-}
-
-// flushInline is the writer's work done on a publisher's read goroutine, for
-// a TCP connection (raw, or under a WebSocket whose frame is built in place
-// around the batch) whose writer is idle: what is queued is encoded and
-// written with one non-blocking system call. Whatever the socket does not
-// take at once (and whatever is queued meanwhile) goes to a writer goroutine,
-// so the publisher never waits for this client. At low rates this saves a
-// goroutine start and a thread handoff per message; in a burst the publisher
-// does not come here (its reader still has packets buffered) and writers
-// batch as usual. The caller has set s.writing.
-func (c *conn) flushInline(s *session) {
-	c.wmu.Lock()
-	buf := getWriteBuf(0)
-	head := 0
-	if c.ws != nil {
-		head = websocket.MaxHeaderLen
-		buf.b = append(buf.b, make([]byte, head)...) // room for the frame header
-	}
-	var ok bool
-	buf.b, ok = c.encodeBatch(s, buf.b)
-	failed := false
-	if ok && len(buf.b) > head {
-		if c.ws != nil {
-			sent, kept, err := c.ws.TryWriteFramed(buf.b, c.wsWrite)
-			switch {
-			case err != nil:
-				failed = true
-			case !sent: // a pong or close frame is being written: the writer sends it
-				c.tail = append(c.tail[:0], buf.b...)
-			case kept:
-				c.wsKept = true
-			}
-		} else {
-			n, err := c.tc.tryWrite(buf.b)
-			switch {
-			case err != nil:
-				failed = true
-			case n < len(buf.b):
-				c.tail = append(c.tail[:0], buf.b[n:]...)
-			}
-		}
-	}
-	putWriteBuf(buf)
-	c.wmu.Unlock()
-	if failed {
-		c.writeFailed(s)
-		return
-	}
-	s.mu.Lock()
-	if s.conn == c {
-		if len(c.tail) > 0 || c.wsKept || len(s.queue) > s.head {
-			s.srv.wg.Add(1)
-			go c.writeLoop(s) // keeps the writer role
-		} else {
-			s.writing = false
-		}
-	}
-	s.mu.Unlock()
-}
-
-type writeBuf struct{ b []byte }
-
-// Writer buffers come in three sizes: for up to smallBatch bytes of packets
-// (most writes, and the inline ones), up to midBatch, and a full batch
-// (maxBatchBytes), each with room for the message that crosses the limit. A
-// buffer is made at its full size: the pools are emptied by every garbage
-// collection, and a buffer grown by appends would cost a chain of
-// allocations three times that size each time. A writer waiting on a slow
-// client holds its buffer.
-const (
-	smallBatch    = 64 << 10
-	midBatch      = 256 << 10
-	smallWriteBuf = smallBatch + 8<<10
-	midWriteBuf   = midBatch + 8<<10
-	largeWriteBuf = maxBatchBytes + 8<<10
-)
-
-var writeBufs = [...]struct {
-	batch, size int // the packet bytes it is for, and its capacity
-	pool        sync.Pool
-}{{batch: smallBatch, size: smallWriteBuf}, {batch: midBatch, size: midWriteBuf}, {batch: maxBatchBytes, size: largeWriteBuf}}
-
-// getWriteBuf returns an empty buffer for about n bytes of packets.
-func getWriteBuf(n int) *writeBuf {
-	i := 0
-	for i < len(writeBufs)-1 && n > writeBufs[i].batch {
-		i++
-	}
-	if w, ok := writeBufs[i].pool.Get().(*writeBuf); ok {
-		return w
-	}
-	return &writeBuf{b: make([]byte, 0, writeBufs[i].size)}
-}
-
-// putWriteBuf returns w to the pool of its size; a buffer grown for one very
-// large message is dropped.
-func putWriteBuf(w *writeBuf) {
-	w.b = w.b[:0]
-	c := cap(w.b)
-	if c > 2*largeWriteBuf {
-		return
-	}
-	for i := len(writeBufs) - 1; i >= 0; i-- {
-		if c >= writeBufs[i].size {
-			writeBufs[i].pool.Put(w)
-			return
-		}
-	}
-	// Smaller than any size: not made by getWriteBuf, dropped.
-}
-
-func statusOf(err error) *security.StatusError { return engine.StatusOf(err) }

@@ -65,27 +65,26 @@
 // each; TLS connections, and whatever a socket does not take at once,
 // are left to a writer goroutine: no goroutine start per message at low
 // rates. On Linux, accepted TCP connections (and the TCP under TLS when the
-// server makes the TLS listener) are read and written with raw system calls
-// the scheduler is not told about: the sockets are non-blocking, and telling
-// it wakes the runtime's monitor thread after every idle spell, which at a
-// few thousand messages a second cost more CPU than the messages.
+// server sets TLS up) are read and written with raw system calls, which
+// spare the runtime's monitor thread a wake-up after every idle spell.
 //
-// A client's queue holds at most Options.MaxQueued messages. When it is
+// A client's queue holds at most Options.QueueSize messages. When it is
 // full, a message for it makes the publisher wait for room, at most
 // Options.SlowTimeout per slow episode, and is dropped after that (drops are
 // counted in Stats().Dropped): a stalled client costs a publisher at most
-// SlowTimeout per episode and other clients nothing beyond that. A client that does not read its socket for about
-// Options.WriteTimeout, or lets more than Options.MaxPending bytes of control
-// packets pile up, is disconnected. A packet above Options.MaxPacketSize
+// SlowTimeout per episode and other clients nothing beyond that, as the
+// engine's Block policy does. A client that does not read its socket for
+// about Options.WriteTimeout, or lets more than Options.MaxPending bytes of
+// control packets pile up, is disconnected. A packet above Options.MaxPacketSize
 // closes that connection only. Connections beyond Options.MaxConnections are
 // closed on accept. Dead peers are found by the keepalive and by TCP
 // keepalive probes.
 //
 // An idle connection holds a 128-byte read buffer (a pooled 16 KiB one only
-// while bytes flow, 64 KiB while they stream in), its session and one goroutine with a 2 KiB stack (the
-// read loop moves to a fresh goroutine after packets that grow its stack):
-// about 6.1 KiB per idle connection measured with 2000 connections, both
-// socket ends included (TestIdleConnMemory).
+// while bytes flow, 64 KiB while they stream in), its session and one
+// goroutine with a 2 KiB stack (the read loop moves to a fresh goroutine
+// after packets that grow its stack): a few KiB in all (TestIdleConnMemory
+// keeps it under 8 KiB).
 //
 // # Concurrency
 //

@@ -1,9 +1,12 @@
 package transport
 
 import (
+	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
+	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/security"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
@@ -70,7 +73,73 @@ func (c *conn) request(topic string, t security.Channel, payload []byte, id uint
 	}
 	key, channel, err := c.sess.ec.Keygen(req.Key, spec)
 	if err != nil {
-		return appendStatus(nil, topic, id, statusOf(err), nil)
+		return appendStatus(nil, topic, id, engine.StatusOf(err), nil)
 	}
 	return appendStatus(nil, topic, id, &security.StatusError{Status: 200}, &response{Key: key, Channel: channel})
+}
+
+// isPlain reports whether topic is a plain MQTT topic rather than an
+// Emitter one: with PlainTopics on, a topic is Emitter's when its first
+// level is "emitter" or shaped like a channel key (32 base64url characters).
+func (c *conn) isPlain(topic string) bool {
+	if !c.srv.opts.PlainTopics {
+		return false
+	}
+	first, _, _ := strings.Cut(topic, "/")
+	return first != "emitter" && !isKeyShaped(first)
+}
+
+func isKeyShaped(s string) bool {
+	if len(s) != security.EncodedKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// publishEmitter handles a PUBLISH to an Emitter topic or request, and
+// returns the packets to send before the acknowledgement (a response or an
+// error on emitter/error/).
+func (c *conn) publishEmitter(ctx context.Context, in inbound) []byte {
+	topic, t, err := c.pubTopic, c.pubParsed, c.pubErr
+	if err != nil {
+		return appendStatus(nil, errorTopic, in.id, engine.StatusOf(err), nil)
+	}
+	if t.Key == "emitter" {
+		return c.request(topic, t, in.payload, in.id)
+	}
+	err = c.publishKeyed(ctx, topic[len(t.Key)+1:], t.Key, in)
+	if err != nil {
+		return appendStatus(nil, errorTopic, in.id, engine.StatusOf(err), nil)
+	}
+	return nil
+}
+
+// emitterWildcards rewrites "#" to "#/" and then "//" to "/", as Emitter
+// does on SUBSCRIBE, so that "KEY/a/#" (what MQTT clients allow) means
+// "KEY/a/#/". Unlike Emitter, UNSUBSCRIBE gets the same rewrite, so that the
+// filter a client subscribed with also unsubscribes.
+func emitterWildcards(s string) string {
+	if !strings.Contains(s, "#") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "#", "#/"), "//", "/")
+}
+
+// requestAckDelay delays the PUBACK of a QoS 1 emitter/ request behind its
+// response. Emitter's Go SDK registers the callback for a response only
+// after its Publish call returns, and loses it for good if the PUBACK is
+// processed first: a prompt broker would make GenerateKey hang forever.
+const requestAckDelay = 50 * time.Millisecond
+
+func (c *conn) delayedPuback(id uint16) {
+	out := &c.sess.out
+	time.AfterFunc(requestAckDelay, func() {
+		out.sendCtrl(c, mqtt.AppendAck(nil, mqtt.Puback, id))
+	})
 }

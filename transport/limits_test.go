@@ -183,7 +183,7 @@ func TestMaxConnections(t *testing.T) {
 // queue is full (counted), and neither the publisher nor another subscriber
 // notices.
 func TestSlowSubscriber(t *testing.T) {
-	b := plainBroker(t, transport.Options{MaxQueued: 8})
+	b := plainBroker(t, transport.Options{QueueSize: 8})
 	slow := dialRaw(t, b.addr)
 	slow.connect("slow", 0)
 	slow.send(mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{{Filter: "flood"}}})
@@ -250,10 +250,8 @@ func TestTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	tln, err := transport.TLSListener(ln, certFile, keyFile)
-	require.NoError(t, err)
 	errc := make(chan error, 1)
-	go func() { errc <- b.srv.Serve(tln) }()
+	go func() { errc <- b.srv.ServeTLS(ln, certFile, keyFile) }()
 	addr := ln.Addr().String()
 	for _, url := range []string{"ssl://" + addr, "wss://" + addr + "/mqtt"} {
 		o := paho.NewClientOptions().AddBroker(url).SetClientID("tls-" + url[:3]).
@@ -268,6 +266,39 @@ func TestTLS(t *testing.T) {
 	}
 	require.NoError(t, b.srv.Close())
 	require.ErrorIs(t, <-errc, transport.ErrServerClosed)
+}
+
+// TestServeTLSUsesOptions checks that ServeTLS serves with
+// Options.TLSConfig: as it is when given no files, and with the files'
+// certificate otherwise. Here the configuration asks for TLS 1.3, which a
+// TLS 1.2 client does not get.
+func TestServeTLSUsesOptions(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	require.NoError(t, err)
+	b := plainBroker(t, transport.Options{TLSConfig: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}})
+	for _, files := range [][2]string{{"", ""}, {certFile, keyFile}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		go func() { _ = b.srv.ServeTLS(ln, files[0], files[1]) }()
+		for _, max := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, MaxVersion: max})
+			if max == tls.VersionTLS12 {
+				require.Error(t, err, "files %q: a TLS 1.2 client got in", files)
+				continue
+			}
+			require.NoError(t, err, "files %q", files)
+			require.Equal(t, uint16(tls.VersionTLS13), c.ConnectionState().Version)
+			c.Close()
+		}
+	}
+	// No files and no Options.TLSConfig: an error, and ln is closed.
+	plain := plainBroker(t, transport.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.Error(t, plain.srv.ServeTLS(ln, "", ""))
+	_, err = ln.Accept()
+	require.ErrorIs(t, err, net.ErrClosed)
 }
 
 // TestCloseLeavesNoGoroutine opens connections of every kind, closes the

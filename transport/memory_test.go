@@ -164,9 +164,8 @@ func sendBurst(t testing.TB, addr, key string, conns []net.Conn, burst int) {
 // burst of QoS 1 messages, more than the queue, in-flight list and writer
 // batch a connection keeps, gives what the burst grew back once it has
 // acknowledged it. It stays a little above an idle connection that never
-// had traffic (8.2 against 5.7 KiB here, client side included): its read
-// goroutine's stack has grown to 4 KiB, and it keeps small buffers. Before
-// the buffers were given back it was 43 KiB.
+// had traffic: its read goroutine's stack has grown to 4 KiB, and it keeps
+// small buffers.
 func TestConnMemoryAfterBurst(t *testing.T) {
 	per := connMemory(t, 1040, 400)
 	t.Logf("%.0f bytes per connection idle after a burst of 400 (server and client side)", per)

@@ -5,19 +5,21 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/heraldmq/herald/engine"
 )
 
-// Defaults for Options fields left at their zero value.
+// Defaults for Options fields left at their zero value. QueueSize and
+// SlowTimeout default to the engine's (engine.DefaultQueueSize and
+// engine.DefaultSlowTimeout).
 const (
 	DefaultMaxConnections = 100_000
 	DefaultMaxPacketSize  = 1 << 20 // 1 MiB
-	DefaultMaxQueued      = 1024
 	DefaultMaxInflight    = 1024
 	DefaultSessionExpiry  = 24 * time.Hour
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultMaxPending     = 4 << 20 // 4 MiB
-	DefaultSlowTimeout    = 100 * time.Millisecond
 )
 
 // Options configures a Server. The zero value serves Emitter topics only,
@@ -39,32 +41,32 @@ type Options struct {
 	// DefaultMaxPacketSize; the protocol's limit is 256 MiB.
 	MaxPacketSize int
 
-	// MaxQueued bounds the messages waiting for one client: queued behind
-	// its connection, or kept for a persistent session while it is away. When
-	// a connected client's queue is full, a message for it makes its
-	// publisher wait for room, at most SlowTimeout per slow episode (the
-	// engine's Block policy), and is dropped after that; for an absent client
-	// messages beyond the bound are dropped. Dropped messages are counted in
-	// Stats().Dropped. QoS 0 messages are never kept for an absent client.
-	// Zero means DefaultMaxQueued.
-	MaxQueued int
+	// QueueSize bounds the messages waiting for one client: queued behind
+	// its connection, or kept for a persistent session while it is away.
+	// When a connected client's queue is full, a message for it makes its
+	// publisher wait for room, at most SlowTimeout, and is dropped after
+	// that; for an absent client, messages beyond the bound are dropped.
+	// QoS 0 messages are never kept for an absent client. Dropped messages
+	// are counted in Stats().Dropped. It also bounds the QoS 2 messages a
+	// client has sent and not yet released. Zero means
+	// engine.DefaultQueueSize.
+	QueueSize int
 
-	// SlowTimeout bounds how long a publisher waits for room in a connected
-	// client's full queue before that client's messages are dropped without
-	// waiting, until it catches up. Zero means DefaultSlowTimeout.
+	// SlowTimeout bounds how long a publisher waits for room in a full
+	// queue, as engine.Options.SlowTimeout does for the engine's queues:
+	// when the wait times out, the client is marked slow and its messages
+	// are dropped without waiting until its writer takes its queue. A
+	// stalled client costs each publisher at most SlowTimeout per slow
+	// episode. Zero means engine.DefaultSlowTimeout.
 	SlowTimeout time.Duration
 
 	// MaxInflight bounds the QoS 1 and 2 messages sent to a client and not
 	// yet acknowledged; further ones wait in the queue (so a client may
-	// hold up to MaxQueued + MaxInflight). Zero means DefaultMaxInflight; at
-	// most 65535. A larger window lets a busy client's writes carry more
-	// messages: against 256, 1024 gives 4-34% more deliveries/s and 5-11%
-	// less CPU per delivery for QoS 1 over loopback, except one publisher to
-	// ten subscribers with 64-byte payloads (3-5% fewer deliveries/s, 9-13%
-	// more CPU); 256 against 64 gave 8-41% more deliveries/s. A larger
-	// window also makes the burst sent again when a persistent session
-	// reconnects larger. Brokers that serve slow links or small devices may
-	// want a much smaller one (mosquitto's default is 20).
+	// hold up to QueueSize + MaxInflight). Zero means DefaultMaxInflight; at
+	// most 65535. A larger window raises throughput on fast links (a busy
+	// client's writes carry more messages; see mqttload's QoS 1 runs) but
+	// also what is sent again when a persistent session reconnects; slow
+	// links and small devices are better served by a much smaller one.
 	MaxInflight int
 
 	// MaxPending bounds the bytes of control packets (acknowledgements,
@@ -103,8 +105,9 @@ type Options struct {
 	// are always authorised by their channel key.
 	Authorizer Authorizer
 
-	// TLSConfig is used by ListenAndServeTLS when no certificate files are
-	// given.
+	// TLSConfig configures ServeTLS and ListenAndServeTLS: as it is when
+	// they are given no certificate files, or with the files' certificate in
+	// place of its own.
 	TLSConfig *tls.Config
 
 	// SessionFile, when not empty, is a file where persistent sessions
@@ -146,11 +149,11 @@ func (o Options) withDefaults() Options {
 	if o.MaxPacketSize <= 0 {
 		o.MaxPacketSize = DefaultMaxPacketSize
 	}
-	if o.MaxQueued <= 0 {
-		o.MaxQueued = DefaultMaxQueued
+	if o.QueueSize <= 0 {
+		o.QueueSize = engine.DefaultQueueSize
 	}
 	if o.SlowTimeout <= 0 {
-		o.SlowTimeout = DefaultSlowTimeout
+		o.SlowTimeout = engine.DefaultSlowTimeout
 	}
 	if o.MaxInflight <= 0 {
 		o.MaxInflight = DefaultMaxInflight

@@ -91,17 +91,18 @@ func (s *Server) saveSessions() error {
 		if !ss.awaySince.IsZero() {
 			sv.Away = ss.awaySince
 		}
-		sv.NextID = ss.nextID
-		for _, o := range ss.queue[ss.head:] {
-			sv.Queue = append(sv.Queue, saveMsg(o, 0, false))
-		}
-		for _, f := range ss.inflight[ss.ihead:] {
-			sv.Inflight = append(sv.Inflight, saveMsg(f.outMsg, f.id, f.rel))
-		}
 		for id, pp := range ss.inQoS2 {
 			sv.InQoS2 = append(sv.InQoS2, savedInQoS2{PacketID: id, Topic: pp.topic, Payload: pp.payload, Retain: pp.retain})
 		}
 		ss.mu.Unlock()
+		inflight, queued, next := ss.out.contents()
+		sv.NextID = next
+		for _, o := range queued {
+			sv.Queue = append(sv.Queue, saveMsg(o, 0, false))
+		}
+		for _, f := range inflight {
+			sv.Inflight = append(sv.Inflight, saveMsg(f.outMsg, f.id, f.rel))
+		}
 		f.Sessions = append(f.Sessions, sv)
 	}
 	b, err := json.Marshal(&f)
@@ -161,14 +162,9 @@ func (s *Server) loadSessions() error {
 			clear(s.sessions)
 			return fmt.Errorf("transport: session file %s: %w", s.opts.SessionFile, err)
 		}
-		ss.awaySince = sv.Away
-		ss.nextID = sv.NextID
-		// The restored in-flight messages have no seq: the next ids are
-		// searched for until they are all acknowledged.
-		ss.idSeq = 1 << 16
 		// Subscribing replays retained messages; a resumed session must not
 		// get them again.
-		ss.loading = true
+		ss.loading.Store(true)
 		for _, sub := range sv.Subs {
 			opts := []engine.Option{engine.Inline()}
 			if sub.Plain {
@@ -183,15 +179,18 @@ func (s *Server) loadSessions() error {
 				s.log.Warn("transport: restore subscription", "client", sv.ID, "filter", sub.Filter, "err", err)
 			}
 		}
-		ss.mu.Lock()
-		ss.loading = false
+		ss.loading.Store(false)
+		var queued []outMsg
 		for _, m := range sv.Queue {
-			ss.queue = append(ss.queue, loadMsg(m))
-			ss.nmsgs++
+			queued = append(queued, loadMsg(m))
 		}
+		var inflights []inflight
 		for _, m := range sv.Inflight {
-			ss.inflight = append(ss.inflight, inflight{outMsg: loadMsg(m), id: m.PacketID, rel: m.Rel})
+			inflights = append(inflights, inflight{outMsg: loadMsg(m), id: m.PacketID, rel: m.Rel})
 		}
+		ss.out.restore(inflights, queued, sv.NextID)
+		ss.mu.Lock()
+		ss.awaySince = sv.Away
 		for _, q := range sv.InQoS2 {
 			if ss.inQoS2 == nil {
 				ss.inQoS2 = make(map[uint16]*pendingPub)

@@ -14,7 +14,7 @@ import (
 const inlineWrites = true
 
 // tcpConn is an accepted TCP connection whose reads and writes go through
-// sysRead and sysWrite (raw system calls on Linux: see rawio_linux.go);
+// sysRead and sysWrite (raw system calls on Linux);
 // waiting for the socket still goes through the runtime's poller, which
 // also enforces deadlines. The functions given to the poller are bound
 // once, with their arguments and results in the struct, so that a read or a

@@ -7,7 +7,7 @@ import (
 )
 
 // Outside Linux, tcpConn reads and writes with the syscall package's calls,
-// which tell the scheduler (see rawio_linux.go).
+// which tell the scheduler (Linux's sysRead says why that is avoided there).
 func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
 	n, err := syscall.Read(int(fd), b)
 	return errnoOf(n, err)

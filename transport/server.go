@@ -20,8 +20,8 @@ import (
 var wsProtocols = []string{"mqtt", "mqttv3.1", "mqttv3"}
 
 // Server serves an Engine to MQTT 3.1.1 clients over TCP, WebSocket and TLS.
-// Create one with New, give it listeners with Serve (or ListenAndServe,
-// ListenAndServeTLS), and stop it with Shutdown or Close.
+// Create one with New, give it listeners with Serve or ServeTLS (or
+// ListenAndServe, ListenAndServeTLS), and stop it with Shutdown or Close.
 //
 // All methods are safe for concurrent use. Each network connection has one
 // reading goroutine, plus a writing goroutine only while it has something to
@@ -99,15 +99,25 @@ func (s *Server) ListenAndServe(addr string) error {
 	return s.Serve(ln)
 }
 
-// ListenAndServeTLS is ListenAndServe over TLS, with the certificate and key
-// in the given PEM files, or Options.TLSConfig when both are empty.
+// ListenAndServeTLS listens on the TCP address addr and serves it as
+// ServeTLS does.
 func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
-	cfg, err := s.tlsConfig(certFile, keyFile)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	return s.ServeTLS(ln, certFile, keyFile)
+}
+
+// ServeTLS is Serve over TLS: connections accepted on ln are served with
+// Options.TLSConfig (a copy of it) given the certificate and key in the PEM
+// files certFile and keyFile, or with Options.TLSConfig as it is when both
+// names are empty. Like Serve, it closes ln when it returns, also when the
+// certificate cannot be loaded.
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	cfg, err := s.tlsConfig(certFile, keyFile)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	return s.Serve(tls.NewListener(tcpListener{ln}, cfg))
@@ -116,7 +126,7 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 func (s *Server) tlsConfig(certFile, keyFile string) (*tls.Config, error) {
 	if certFile == "" && keyFile == "" {
 		if s.opts.TLSConfig == nil {
-			return nil, errors.New("transport: no TLS certificate")
+			return nil, errNoCertificate
 		}
 		return s.opts.TLSConfig, nil
 	}
@@ -134,18 +144,10 @@ func (s *Server) tlsConfig(certFile, keyFile string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// TLSListener returns ln wrapped in TLS with the certificate and key in the
-// given PEM files, for Serve.
-func TLSListener(ln net.Listener, certFile, keyFile string) (net.Listener, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, err
-	}
-	return tls.NewListener(tcpListener{ln}, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}), nil
-}
+var errNoCertificate = errors.New("transport: no TLS certificate: no files given and no Options.TLSConfig")
 
 // tcpListener hands out its TCP connections wrapped for raw system calls
-// (see rawio_linux.go), for TLS to run on top of them.
+// (tcpConn), for TLS to run on top of them.
 type tcpListener struct{ net.Listener }
 
 func (l tcpListener) Accept() (net.Conn, error) {

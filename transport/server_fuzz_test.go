@@ -37,7 +37,7 @@ func FuzzServer(f *testing.F) {
 	}
 	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0x7f})
 	b := startBroker(f, engine.Options{Matcher: engine.MatchMQTT},
-		transport.Options{PlainTopics: true, MaxPacketSize: 4096, MaxQueued: 16, WriteTimeout: time.Second})
+		transport.Options{PlainTopics: true, MaxPacketSize: 4096, QueueSize: 16, WriteTimeout: time.Second})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		nc, err := net.Dial("tcp", b.addr)
 		if err != nil {

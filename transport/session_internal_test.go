@@ -17,44 +17,45 @@ import (
 // restored from a session file (ids with no sequence numbers).
 func TestNewIDNeverInFlight(t *testing.T) {
 	for _, restored := range []bool{false, true} {
-		s := &session{}
+		o := &outbox{}
+		w := &o.window
 		model := map[uint16]bool{}
 		if restored {
 			for id := uint16(1); id <= 40; id++ {
-				s.inflight = append(s.inflight, inflight{outMsg: outMsg{qos: mqtt.AtLeastOnce}, id: id * 3})
+				w.list = append(w.list, inflight{outMsg: outMsg{qos: mqtt.AtLeastOnce}, id: id * 3})
 				model[id*3] = true
 			}
-			s.nextID, s.idSeq = 7, 1<<16 // as loadSessions leaves them
+			w.restore(7, w.list) // as loadSessions leaves them
 		}
 		rng := rand.New(rand.NewPCG(9, 10))
 		stuck := true
 		for i := range 300_000 {
-			id := s.newIDLocked()
+			id := w.newID()
 			require.NotZero(t, id)
 			require.False(t, model[id], "step %d: id %d is in flight", i, id)
-			s.inflight = append(s.inflight, inflight{outMsg: outMsg{qos: mqtt.AtLeastOnce}, id: id, seq: s.idSeq})
+			w.list = append(w.list, inflight{outMsg: outMsg{qos: mqtt.AtLeastOnce}, id: id, seq: w.seq})
 			model[id] = true
 			for len(model) > 100 || (len(model) > 1 && rng.IntN(3) == 0) {
 				// Acknowledge a random one, the oldest now and then.
-				k := s.ihead + rng.IntN(len(s.inflight)-s.ihead)
-				if stuck && k == s.ihead {
+				k := w.head + rng.IntN(len(w.list)-w.head)
+				if stuck && k == w.head {
 					k++ // the first stays in flight until the end
 				}
-				if k >= len(s.inflight) {
+				if k >= len(w.list) {
 					break
 				}
-				run := []uint16{s.inflight[k].id}
+				run := []uint16{w.list[k].id}
 				if rng.IntN(4) == 0 {
 					// A run (as ReadAcks takes them): the next few too,
 					// and an id not in flight, which changes nothing.
-					for j := k + 1; j < len(s.inflight) && j < k+4; j++ {
-						run = append(run, s.inflight[j].id)
+					for j := k + 1; j < len(w.list) && j < k+4; j++ {
+						run = append(run, w.list[j].id)
 					}
 					if v := uint16(1 + rng.IntN(65535)); !model[v] {
 						run = append(run, v)
 					}
 				}
-				s.ack(mqtt.Puback, run)
+				o.ack(mqtt.Puback, run)
 				for _, id := range run {
 					delete(model, id)
 				}
@@ -64,7 +65,7 @@ func TestNewIDNeverInFlight(t *testing.T) {
 			}
 		}
 		live := map[uint16]bool{}
-		for _, f := range s.inflight[s.ihead:] {
+		for _, f := range w.entries() {
 			live[f.id] = true
 		}
 		require.Equal(t, model, live)
@@ -90,29 +91,31 @@ func TestAwayQueueKeepsCopies(t *testing.T) {
 		require.NotSame(t, &m.Payload[0], &kept.Payload[0])
 	}
 
-	s := &session{srv: &Server{opts: Options{MaxQueued: 10}}}
+	srv := &Server{opts: Options{QueueSize: 10}}
+	s := &session{srv: srv, out: outbox{srv: srv}}
 	m := msg(1)
-	s.enqueue(outMsg{m: m, qos: mqtt.AtLeastOnce}, nil)
-	s.enqueue(outMsg{m: m, qos: mqtt.ExactlyOnce}, nil)
-	require.Len(t, s.queue, 1)
-	same(t, m, s.queue[0].m)
-	require.Equal(t, mqtt.ExactlyOnce, s.queue[0].qos)
+	s.out.enqueue(outMsg{m: m, qos: mqtt.AtLeastOnce}, nil)
+	s.out.enqueue(outMsg{m: m, qos: mqtt.ExactlyOnce}, nil)
+	require.Len(t, s.out.queue, 1)
+	same(t, m, s.out.queue[0].m)
+	require.Equal(t, mqtt.ExactlyOnce, s.out.queue[0].qos)
 
 	// Connected (with its writer busy, so the queue stays), then gone.
 	c := &conn{}
-	s = &session{srv: &Server{opts: Options{MaxQueued: 10, MaxPending: 1 << 10}}, conn: c, writing: true}
+	srv = &Server{opts: Options{QueueSize: 10, MaxPending: 1 << 10}}
+	s = &session{srv: srv, out: outbox{srv: srv, conn: c, writing: true}}
 	queued, sent := msg(2), msg(3)
-	s.enqueue(outMsg{m: queued, qos: mqtt.AtMostOnce}, nil)
-	require.True(t, s.sendCtrl(c, []byte{0x40, 2, 0, 1})) // a PUBACK behind it
-	s.enqueue(outMsg{m: queued, qos: mqtt.AtLeastOnce}, nil)
-	require.Len(t, s.queue, 2)
-	require.Same(t, queued, s.queue[0].m, "no copy while the client is there")
-	require.Equal(t, mqtt.AtLeastOnce, s.queue[0].qos, "the second match raised the QoS")
-	s.inflight = append(s.inflight, inflight{outMsg: outMsg{m: sent, qos: mqtt.AtLeastOnce}, id: 1})
+	s.out.enqueue(outMsg{m: queued, qos: mqtt.AtMostOnce}, nil)
+	require.True(t, s.out.sendCtrl(c, []byte{0x40, 2, 0, 1})) // a PUBACK behind it
+	s.out.enqueue(outMsg{m: queued, qos: mqtt.AtLeastOnce}, nil)
+	require.Len(t, s.out.queue, 2)
+	require.Same(t, queued, s.out.queue[0].m, "no copy while the client is there")
+	require.Equal(t, mqtt.AtLeastOnce, s.out.queue[0].qos, "the second match raised the QoS")
+	s.out.window.list = append(s.out.window.list, inflight{outMsg: outMsg{m: sent, qos: mqtt.AtLeastOnce}, id: 1})
 	s.detach(c)
-	require.Len(t, s.queue, 1)
-	same(t, queued, s.queue[0].m)
-	same(t, sent, s.inflight[0].m)
+	require.Len(t, s.out.queue, 1)
+	same(t, queued, s.out.queue[0].m)
+	same(t, sent, s.out.window.list[0].m)
 }
 
 // TestWriteBufSizes checks that a writer gets the smallest buffer that holds

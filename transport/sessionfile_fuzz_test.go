@@ -44,7 +44,7 @@ func FuzzSessionFile(f *testing.F) {
 		require.NoError(t, err)
 		defer func() { require.NoError(t, e.Close()) }()
 		srv, err := transport.New(e, transport.Options{PlainTopics: true, SessionFile: file,
-			MaxInflight: 4, MaxQueued: 8, WriteTimeout: time.Second})
+			MaxInflight: 4, QueueSize: 8, WriteTimeout: time.Second})
 		if err != nil {
 			require.ErrorContains(t, err, "session file")
 			return

@@ -60,7 +60,7 @@ type config struct {
 	listen, tlsListen, tlsCert, tlsKey string
 	data, storeKind, matcher, license  string
 	plainTopics                        bool
-	maxConns, maxPacket, maxQueued     int
+	maxConns, maxPacket, queueSize     int
 	maxInflight                        int
 	gcPercent                          int
 	sessionExpiry, shutdownTimeout     time.Duration
@@ -82,7 +82,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.BoolVar(&c.plainTopics, "plain", false, "allow plain MQTT topics without a channel key")
 	fs.IntVar(&c.maxConns, "max-conns", transport.DefaultMaxConnections, "maximum open connections")
 	fs.IntVar(&c.maxPacket, "max-packet", transport.DefaultMaxPacketSize, "maximum MQTT packet size in bytes")
-	fs.IntVar(&c.maxQueued, "max-queued", transport.DefaultMaxQueued, "maximum messages queued per client")
+	fs.IntVar(&c.queueSize, "max-queued", engine.DefaultQueueSize, "maximum messages queued per client (transport.Options.QueueSize)")
 	fs.IntVar(&c.maxInflight, "max-inflight", transport.DefaultMaxInflight, "maximum QoS 1 and 2 messages sent to a client and not yet acknowledged")
 	fs.DurationVar(&c.sessionExpiry, "session-expiry", transport.DefaultSessionExpiry, "how long a persistent session outlives its client")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on a clean shutdown")
@@ -182,7 +182,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:         log,
 		MaxConnections: c.maxConns,
 		MaxPacketSize:  c.maxPacket,
-		MaxQueued:      c.maxQueued,
+		QueueSize:      c.queueSize,
 		MaxInflight:    c.maxInflight,
 		SessionExpiry:  c.sessionExpiry,
 		PlainTopics:    c.plainTopics,
@@ -207,7 +207,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			_ = srv.Close()
 			return err
 		}
-		go func() { errc <- serveTLS(srv, tln, c.tlsCert, c.tlsKey) }()
+		go func() { errc <- srv.ServeTLS(tln, c.tlsCert, c.tlsKey) }()
 		addrs = append(addrs, "mqtts", "ssl://"+tln.Addr().String(), "wss", "wss://"+tln.Addr().String()+"/")
 	}
 	log.Info("herald broker listening", addrs...)
@@ -236,16 +236,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serveErr
 	}
 	return nil
-}
-
-// serveTLS serves srv on ln with the certificate pair.
-func serveTLS(srv *transport.Server, ln net.Listener, certFile, keyFile string) error {
-	tln, err := transport.TLSListener(ln, certFile, keyFile)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	return srv.Serve(tln)
 }
 
 // loadLicense returns the license to use and the path of the secret file:

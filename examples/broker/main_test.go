@@ -12,6 +12,8 @@ import (
 
 	emitter "github.com/emitter-io/go/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/heraldmq/herald/engine"
 )
 
 // syncBuffer is a bytes.Buffer safe for the broker's logger and the test.
@@ -133,4 +135,19 @@ func TestBrokerFlags(t *testing.T) {
 		return "", nil, err
 	}()
 	require.ErrorContains(t, err, "-matcher")
+}
+
+// TestBrokerQueueFlag checks that -max-queued and HERALD_MAX_QUEUED set the
+// transport's QueueSize, and that it defaults to the engine's queue size.
+func TestBrokerQueueFlag(t *testing.T) {
+	env := func(k string) string { return map[string]string{"HERALD_MAX_QUEUED": "77"}[k] }
+	c, err := parseFlags(nil, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, 77, c.queueSize)
+	c, err = parseFlags([]string{"-max-queued", "5"}, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, 5, c.queueSize)
+	c, err = parseFlags(nil, func(string) string { return "" }, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, engine.DefaultQueueSize, c.queueSize)
 }
