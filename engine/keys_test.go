@@ -189,7 +189,7 @@ func TestKeygenAndExtend(t *testing.T) {
 	requireStatus(t, c.Publish(ctx, "p/", nil, engine.WithKey(priv)), security.ErrStatusUnauthorized)
 }
 
-func TestKeyban(t *testing.T) {
+func TestBanUnban(t *testing.T) {
 	ctx := t.Context()
 	e := newEngine(t, engine.Options{License: emitterLicense})
 	c := untrusted(t, e)
@@ -226,9 +226,9 @@ func TestKeyban(t *testing.T) {
 	require.NoError(t, e.Unban(ctx, second, emitterMaster))
 }
 
-// TestKeybanImmediate bans a key while other goroutines publish with it:
-// every publish that starts after Keyban returns is refused.
-func TestKeybanImmediate(t *testing.T) {
+// TestBanImmediate bans a key while other goroutines publish with it:
+// every publish that starts after Ban returns is refused.
+func TestBanImmediate(t *testing.T) {
 	ctx := t.Context()
 	e := newEngine(t, engine.Options{License: emitterLicense})
 	var banned atomic.Bool

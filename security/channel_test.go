@@ -171,7 +171,7 @@ func FuzzParseChannel(f *testing.F) {
 				t.Fatalf("ParseChannel(%q) accepted what the reference grammar rejects: %+v", s, c)
 			}
 			if !errors.Is(err, topic.ErrInvalid) {
-				t.Fatalf("error does not wrap ErrInvalidChannel: %v", err)
+				t.Fatalf("error does not wrap topic.ErrInvalid: %v", err)
 			}
 			return
 		}

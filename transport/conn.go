@@ -442,7 +442,7 @@ func (c *conn) unsubscribe(ctx context.Context, p *mqtt.Packet) bool {
 		}
 		t, err := security.ParseTopic(emitterWildcards(f))
 		if err == nil {
-			err = c.sess.ec.Unsubscribe(ctx, t.Path, engine.WithKey(t.Key))
+			err = c.sess.ec.Unsubscribe(t.Path, engine.WithKey(t.Key))
 		}
 		if err != nil {
 			pre = appendStatus(pre, errorTopic, p.ID, engine.StatusOf(err), nil)

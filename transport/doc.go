@@ -32,7 +32,7 @@
 // topic whose first level is "emitter" or a 32-character key is Emitter's and
 // any other topic is plain: MQTT semantics, authorised by Options.Authorizer,
 // mapped to the engine channel topic+"/". Create the engine with
-// engine.MatchMQTT for MQTT's matching rules.
+// topic.MQTT for MQTT's matching rules.
 //
 // # MQTT semantics
 //

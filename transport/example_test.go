@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/transport"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
@@ -72,7 +73,7 @@ func (roomAuth) Subscribe(c transport.ClientInfo, filter string) bool {
 // publish and subscribe to: a refused subscription gets SUBACK 0x80, a
 // refused publish is dropped (MQTT 3.1.1 has no negative acknowledgement).
 func ExampleOptions_plainTopics() {
-	e, _ := engine.New(engine.Options{Matcher: engine.MatchMQTT})
+	e, _ := engine.New(engine.Options{Matching: topic.MQTT})
 	defer e.Close()
 	srv, _ := transport.New(e, transport.Options{PlainTopics: true, Authorizer: roomAuth{}})
 	defer srv.Close()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/internal/leaktest"
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/transport"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
@@ -90,7 +91,7 @@ func (c *rawClient) closed() {
 
 func plainBroker(t *testing.T, o transport.Options) *broker {
 	o.PlainTopics = true
-	return startBroker(t, engine.Options{Matcher: engine.MatchMQTT}, o)
+	return startBroker(t, engine.Options{Matching: topic.MQTT}, o)
 }
 
 func TestMaxPacketSizeClosesOnlyTheOffender(t *testing.T) {

@@ -97,7 +97,7 @@ type Options struct {
 	// plain topic, authorised by Authorizer (all allowed when nil). Plain
 	// topics share the engine's channel space: plain "a/b" is channel "a/b/",
 	// which Emitter clients reach with a key for "a/b/". For MQTT's matching
-	// rules on plain topics, create the engine with engine.MatchMQTT.
+	// rules on plain topics, create the engine with topic.MQTT.
 	PlainTopics bool
 
 	// Authorizer checks CONNECT credentials (for every client) and plain

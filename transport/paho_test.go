@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/transport"
 )
 
@@ -54,7 +55,7 @@ func pahoPublish(t *testing.T, c paho.Client, topic string, qos byte, retain boo
 // with plain topics: every combination of publish and subscription QoS is
 // delivered at the lower of the two, in order, on the publisher's topic.
 func TestPaho(t *testing.T) {
-	b := startBroker(t, engine.Options{Matcher: engine.MatchMQTT}, transport.Options{PlainTopics: true})
+	b := startBroker(t, engine.Options{Matching: topic.MQTT}, transport.Options{PlainTopics: true})
 	for _, url := range []string{"tcp://" + b.addr, "ws://" + b.addr + "/mqtt"} {
 		t.Run(url[:3], func(t *testing.T) {
 			sub := pahoConnect(t, url, "sub-"+url[:2], true)

@@ -166,7 +166,7 @@ func (s *Server) loadSessions() error {
 		// get them again.
 		ss.loading.Store(true)
 		for _, sub := range sv.Subs {
-			opts := []engine.Option{engine.Inline()}
+			opts := []engine.SubscribeOption{engine.Inline()}
 			if sub.Plain {
 				opts = append(opts, engine.PlainTopic())
 			} else {

@@ -180,8 +180,8 @@ func (c *conn) publishKeyed(ctx context.Context, channel, key string, in inbound
 
 // publishAs publishes through the session's engine Conn, kind saying whether
 // the channel is plain or keyed.
-func (c *conn) publishAs(ctx context.Context, kind engine.Option, channel string, in inbound) error {
-	var optBuf [4]engine.Option
+func (c *conn) publishAs(ctx context.Context, kind engine.CallOption, channel string, in inbound) error {
+	var optBuf [4]engine.PublishOption
 	opts := append(optBuf[:0], kind, engine.WithQoS(uint8(in.qos)))
 	if in.retain {
 		opts = append(opts, engine.WithRetain())

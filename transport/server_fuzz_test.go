@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/transport"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
@@ -36,7 +37,7 @@ func FuzzServer(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0x7f})
-	b := startBroker(f, engine.Options{Matcher: engine.MatchMQTT},
+	b := startBroker(f, engine.Options{Matching: topic.MQTT},
 		transport.Options{PlainTopics: true, MaxPacketSize: 4096, QueueSize: 16, WriteTimeout: time.Second})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		nc, err := net.Dial("tcp", b.addr)

@@ -49,11 +49,8 @@ func (e *subEntry) handle(m *engine.Message) {
 // message published in-process or replayed from the store. It is the
 // transport's one use of Message.From.
 func sessionOf(m *engine.Message) *session {
-	if from := m.From(); from != nil {
-		ps, _ := from.Data().(*session)
-		return ps
-	}
-	return nil
+	ps, _ := m.From().Data.(*session)
+	return ps
 }
 
 // session is the state MQTT keeps for a client id: subscriptions, what is
@@ -217,7 +214,7 @@ func (srv *Server) removeSession(s *session) bool {
 // subscribe adds or replaces the session's subscription to filter. The
 // engine replays retained (and, for Emitter, stored) messages through the
 // handler before it returns.
-func (s *session) subscribe(ctx context.Context, filter, channel, key string, plain bool, qos mqtt.QoS, opts ...engine.Option) error {
+func (s *session) subscribe(ctx context.Context, filter, channel, key string, plain bool, qos mqtt.QoS, opts ...engine.SubscribeOption) error {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
 	old := s.subs[filter]

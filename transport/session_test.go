@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/transport"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
@@ -28,7 +29,7 @@ type sessionServer struct {
 }
 
 func startSessionServer(t testing.TB, file string) *sessionServer {
-	e, err := engine.New(engine.Options{Matcher: engine.MatchMQTT, Store: store.NewMemory(store.Options{})})
+	e, err := engine.New(engine.Options{Matching: topic.MQTT, Store: store.NewMemory(store.Options{})})
 	require.NoError(t, err)
 	srv, err := transport.New(e, transport.Options{PlainTopics: true, SessionFile: file})
 	require.NoError(t, err)

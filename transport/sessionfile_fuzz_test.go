@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/transport"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
@@ -40,7 +41,7 @@ func FuzzSessionFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file := filepath.Join(t.TempDir(), "sessions")
 		require.NoError(t, os.WriteFile(file, data, 0o600))
-		e, err := engine.New(engine.Options{Matcher: engine.MatchMQTT, Store: store.NewMemory(store.Options{})})
+		e, err := engine.New(engine.Options{Matching: topic.MQTT, Store: store.NewMemory(store.Options{})})
 		require.NoError(t, err)
 		defer func() { require.NoError(t, e.Close()) }()
 		srv, err := transport.New(e, transport.Options{PlainTopics: true, SessionFile: file,
@@ -163,7 +164,7 @@ func TestSessionFileDamage(t *testing.T) {
 
 	file := filepath.Join(t.TempDir(), "sessions")
 	require.NoError(t, os.WriteFile(file, data, 0o600))
-	b2 := startBroker(t, engine.Options{Matcher: engine.MatchMQTT}, transport.Options{PlainTopics: true, SessionFile: file})
+	b2 := startBroker(t, engine.Options{Matching: topic.MQTT}, transport.Options{PlainTopics: true, SessionFile: file})
 	require.Equal(t, 1, b2.srv.Stats().Sessions)
 
 	c := dialRaw(t, b2.addr)

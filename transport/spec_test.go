@@ -9,6 +9,7 @@ import (
 	"github.com/256dpi/gomqtt/spec"
 
 	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/transport"
 )
 
@@ -28,7 +29,7 @@ func TestSpec(t *testing.T) {
 	}
 	for _, scheme := range []string{"tcp", "ws"} {
 		t.Run(scheme, func(t *testing.T) {
-			b := startBroker(t, engine.Options{Matcher: engine.MatchMQTT},
+			b := startBroker(t, engine.Options{Matching: topic.MQTT},
 				transport.Options{PlainTopics: true, Authorizer: userAuth{}})
 			config := spec.AllFeatures()
 			config.URL = scheme + "://allow:allow@" + b.addr

@@ -171,7 +171,7 @@ func TestFilterErrors(t *testing.T) {
 				t.Errorf("Insert(%q).Error() = %q", c.filter, msg)
 			}
 			if ok, err := tr.Remove(c.filter, 1); ok || !errors.Is(err, topic.ErrInvalid) {
-				t.Errorf("Remove(%q) = %v, %v; want false, ErrInvalidFilter", c.filter, ok, err)
+				t.Errorf("Remove(%q) = %v, %v; want false, topic.ErrInvalid", c.filter, ok, err)
 			}
 		}
 		if tr.Count() != 0 || len(matchAll(tr, "a/b/")) != 0 {

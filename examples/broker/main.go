@@ -41,6 +41,7 @@ import (
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/security"
 	"github.com/heraldmq/herald/store"
+	"github.com/heraldmq/herald/topic"
 	"github.com/heraldmq/herald/transport"
 )
 
@@ -153,7 +154,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch c.matcher {
 	case "emitter":
 	case "mqtt":
-		eo.Matcher = engine.MatchMQTT
+		eo.Matching = topic.MQTT
 	default:
 		return fmt.Errorf("-matcher: %q is neither emitter nor mqtt", c.matcher)
 	}
