@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/internal/fsutil"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
 
@@ -109,7 +109,7 @@ func (s *Server) saveSessions() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.opts.SessionFile, b)
+	return fsutil.WriteFileAtomic(s.opts.SessionFile, b, 0o600)
 }
 
 func saveMsg(o outMsg, id uint16, rel bool) savedMsg {
@@ -276,30 +276,4 @@ func loadMsg(m savedMsg) outMsg {
 		o.m = &engine.Message{ID: m.ID, Channel: m.Channel, Payload: m.Payload}
 	}
 	return o
-}
-
-// writeFileAtomic writes b to path through a synced temporary file in the
-// same folder, renamed over path, with mode 0600.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
