@@ -64,8 +64,12 @@ type Options struct {
 	// The zero value is Block. Per subscription, WithQueue overrides it.
 	Overflow Overflow
 
-	// SlowTimeout bounds how long a publisher waits for a full queue under
-	// the Block policy. Zero means DefaultSlowTimeout.
+	// SlowTimeout bounds how long a publisher waits for room in a full
+	// queue under the Block policy: when the wait times out, the subscriber
+	// is marked slow and its messages are dropped without waiting until its
+	// consumer takes its queue. A stalled subscriber costs each publisher at
+	// most SlowTimeout per slow episode. The MQTT transport's SlowTimeout
+	// means the same for a client. Zero means DefaultSlowTimeout.
 	SlowTimeout time.Duration
 
 	// Logger receives the engine's log records (slow subscribers, handler
