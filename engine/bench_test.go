@@ -214,3 +214,33 @@ func BenchmarkRetention(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPublishPlain is a publish as the MQTT transport makes it: a plain
+// topic, the QoS option and an inline subscriber, so that the cost of
+// checking the topic and reading the options shows.
+func BenchmarkPublishPlain(b *testing.B) {
+	e, err := engine.New(engine.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+	got := 0
+	if _, err := c.Subscribe(context.Background(), "a/b/c/", func(*engine.Message) { got++ }, engine.Inline(), engine.PlainTopic()); err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, 64)
+	ctx := context.Background()
+	kind := engine.PlainTopic()
+	b.ReportAllocs()
+	for b.Loop() {
+		var optBuf [4]engine.PublishOption
+		opts := append(optBuf[:0], kind, engine.WithQoS(1))
+		if err := c.Publish(ctx, "a/b/c/", payload, opts...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if got != b.N {
+		b.Fatalf("delivered %d of %d", got, b.N)
+	}
+}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,23 +170,32 @@ func (co *callOptions) merge(o *security.Options) {
 
 // checkPlainTopic validates a plain MQTT topic name or filter (with the
 // trailing '/' the transport adds): topic's rules, UTF-8, not empty, and no
-// wildcard character in a topic name.
+// wildcard character in a topic name. A topic name is checked in one pass,
+// as it is on every publish: without '+', '#' or NUL bytes, a string that
+// ends with '/' within topic.MaxLen is a valid channel.
 func checkPlainTopic(t string, filter bool) error {
-	var err error
 	if filter {
-		err = topic.ValidateFilter(t)
+		if err := topic.ValidateFilter(t); err != nil {
+			return err
+		}
 	} else {
-		err = topic.ValidateChannel(t)
+		if t == "" || len(t) > topic.MaxLen || t[len(t)-1] != '/' {
+			return topic.ValidateChannel(t) // says which rule
+		}
+		for i := 0; i < len(t); i++ {
+			switch t[i] {
+			case 0:
+				return topic.ValidateChannel(t)
+			case '+', '#':
+				return &topic.Error{Channel: t[:min(len(t), 64)], Reason: "wildcard character in a topic name"}
+			}
+		}
 	}
 	switch {
-	case err != nil:
-		return err
 	case len(t) < 2:
 		return &topic.Error{Channel: t, Reason: "empty topic"}
 	case !utf8.ValidString(t):
 		return &topic.Error{Channel: t[:min(len(t), 64)], Reason: "not UTF-8"}
-	case !filter && strings.ContainsAny(t, "+#"):
-		return &topic.Error{Channel: t[:min(len(t), 64)], Reason: "wildcard character in a topic name"}
 	}
 	return nil
 }
