@@ -33,17 +33,17 @@ type Conn struct {
 }
 
 // ID returns the connection's id.
-func (c *Conn) ID() string { return c.id.ID }
+func (c *Conn) ID() string { return c.id.id }
 
 // Username returns the username given to Connect.
-func (c *Conn) Username() string { return c.id.Username }
+func (c *Conn) Username() string { return c.id.username }
 
 // Data returns ConnOptions.Data.
-func (c *Conn) Data() any { return c.id.Data }
+func (c *Conn) Data() any { return c.id.data }
 
 // Identity returns the connection's identity, as the subscribers of its
 // messages see it (Message.From).
-func (c *Conn) Identity() Identity { return c.id }
+func (c *Conn) Identity() *Identity { return &c.id }
 
 // Trusted reports whether the connection may act without channel keys.
 func (c *Conn) Trusted() bool { return c.trusted }

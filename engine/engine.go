@@ -86,17 +86,17 @@ func (e *Engine) Connect(opts ConnOptions) (*Conn, error) {
 	if opts.ID == "" {
 		opts.ID = newConnID()
 	}
-	c := &Conn{e: e, id: Identity{ID: opts.ID, Username: opts.Username, Data: opts.Data}, trusted: opts.Trusted, subs: make(map[*Subscription]struct{})}
+	c := &Conn{e: e, id: Identity{id: opts.ID, username: opts.Username, data: opts.Data}, trusted: opts.Trusted, subs: make(map[*Subscription]struct{})}
 	c.alloc = &e.shards[int(e.nextShard.Add(1))&(len(e.shards)-1)]
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if _, ok := e.conns[c.id.ID]; ok {
+	if _, ok := e.conns[c.id.id]; ok {
 		return nil, ErrConnExists
 	}
-	e.conns[c.id.ID] = c
+	e.conns[c.id.id] = c
 	return c, nil
 }
 
@@ -133,8 +133,8 @@ func (e *Engine) startHandler(s *Subscription) bool {
 // removeConn forgets c.
 func (e *Engine) removeConn(c *Conn) {
 	e.mu.Lock()
-	if e.conns[c.id.ID] == c {
-		delete(e.conns, c.id.ID)
+	if e.conns[c.id.id] == c {
+		delete(e.conns, c.id.id)
 	}
 	e.mu.Unlock()
 }

@@ -334,3 +334,24 @@ func TestChannelLengthLimit(t *testing.T) {
 		require.Equal(t, []string{"kept", "kept"}, payloads(next(t, s, 2)))
 	})
 }
+
+// TestFromReplayed checks that a replayed message has no publisher: From is
+// nil, and its methods answer for no one, while a live one names its
+// publisher.
+func TestFromReplayed(t *testing.T) {
+	historyStores(t, topic.Emitter, func(t *testing.T, e *engine.Engine, _ store.Store) {
+		ctx := t.Context()
+		pub, err := e.Connect(engine.ConnOptions{ID: "pub", Username: "ann", Trusted: true, Data: 7})
+		require.NoError(t, err)
+		require.NoError(t, pub.Publish(ctx, "f/", []byte("stored"), engine.WithTTL(time.Hour)))
+		s, err := trustedConn(t, e).Subscribe(ctx, "f/", nil, engine.WithLast(1))
+		require.NoError(t, err)
+		require.NoError(t, pub.Publish(ctx, "f/", []byte("live")))
+		ms := next(t, s, 2)
+		require.Nil(t, ms[0].From())
+		require.Equal(t, "", ms[0].From().ID())
+		require.Nil(t, ms[0].From().Data())
+		from := ms[1].From()
+		require.Equal(t, []any{"pub", "ann", 7}, []any{from.ID(), from.Username(), from.Data()})
+	})
+}

@@ -90,7 +90,7 @@ func (c *Conn) Keygen(key string, spec security.KeySpec) (newKey, channel string
 	if spec.Now.IsZero() {
 		spec.Now = e.opts.Clock()
 	}
-	return e.auth.license.Keygen(key, spec, c.id.ID)
+	return e.auth.license.Keygen(key, spec, c.id.id)
 }
 
 // Ban bans target, as Emitter's emitter/keyban/ request does. secret must be

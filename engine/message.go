@@ -141,20 +141,46 @@ type Message struct {
 
 // Identity is who a connection is, as the subscribers of its messages see
 // it: its ID, its username and the data its owner attached (ConnOptions).
-// It grants nothing: a subscriber cannot act as the publisher.
+// It grants nothing: a subscriber cannot act as the publisher. Its methods
+// may be called on a nil *Identity, which is no one (a replayed message's
+// publisher).
 type Identity struct {
-	ID       string
-	Username string
-	Data     any
+	id       string
+	username string
+	data     any
 }
 
-// From returns the identity of the connection that published the message;
-// it is the zero Identity for a message replayed from the store.
-func (m *Message) From() Identity {
-	if m.from == nil {
-		return Identity{}
+// ID returns the connection's id, "" for a nil Identity.
+func (i *Identity) ID() string {
+	if i == nil {
+		return ""
 	}
-	return m.from.id
+	return i.id
+}
+
+// Username returns the username given to Connect, "" for a nil Identity.
+func (i *Identity) Username() string {
+	if i == nil {
+		return ""
+	}
+	return i.username
+}
+
+// Data returns ConnOptions.Data, nil for a nil Identity.
+func (i *Identity) Data() any {
+	if i == nil {
+		return nil
+	}
+	return i.data
+}
+
+// From returns the identity of the connection that published the message,
+// or nil for a message replayed from the store.
+func (m *Message) From() *Identity {
+	if m.from == nil {
+		return nil
+	}
+	return &m.from.id
 }
 
 // Time returns the publish time, taken from the ID.

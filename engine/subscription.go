@@ -91,7 +91,7 @@ func (s *Subscription) drop() {
 	last := s.lastWarn.Load()
 	if now-last >= int64(time.Second) && s.lastWarn.CompareAndSwap(last, now) {
 		s.e.log.Warn("engine: slow subscriber is losing messages",
-			"conn", s.conn.id.ID, "channel", s.channel, "dropped", n, "policy", s.q.policy.String())
+			"conn", s.conn.id.id, "channel", s.channel, "dropped", n, "policy", s.q.policy.String())
 	}
 }
 
@@ -100,7 +100,7 @@ func (s *Subscription) call(m *Message) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.e.log.Error("engine: subscription handler panicked",
-				"conn", s.conn.id.ID, "channel", s.channel, "panic", r)
+				"conn", s.conn.id.id, "channel", s.channel, "panic", r)
 		}
 	}()
 	s.handler(m)

@@ -49,7 +49,7 @@ func (e *subEntry) handle(m *engine.Message) {
 // message published in-process or replayed from the store. It is the
 // transport's one use of Message.From.
 func sessionOf(m *engine.Message) *session {
-	ps, _ := m.From().Data.(*session)
+	ps, _ := m.From().Data().(*session)
 	return ps
 }
 
