@@ -62,11 +62,12 @@ type outbox struct {
 // asked to write m itself once its publish is over.
 func (o *outbox) enqueue(m outMsg, pub *publisher) {
 	o.mu.Lock()
-	if o.closed || o.duplicateLocked(m) {
+	if o.closed || (!m.retain && o.duplicateLocked(m)) {
 		o.mu.Unlock()
 		return
 	}
-	if !o.admitLocked(m) {
+	// The common case, room for a connected client, is tested inline.
+	if (o.nmsgs >= o.srv.opts.QueueSize || (o.conn == nil && m.qos == mqtt.AtMostOnce)) && !o.admitLocked(m) {
 		o.mu.Unlock()
 		o.srv.dropped.Add(1)
 		return

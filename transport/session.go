@@ -62,10 +62,11 @@ type session struct {
 	id    string
 	clean bool
 	ec    *engine.Conn
-	out   outbox
 
 	publishing atomic.Pointer[publisher] // open for a publish through ec, if any
 	loading    atomic.Bool               // being restored from the session file: no retained replay
+
+	out outbox
 
 	subMu sync.Mutex // guards subs; handlers never wait for it
 	subs  map[string]*subEntry
