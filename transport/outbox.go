@@ -81,7 +81,9 @@ func (o *outbox) enqueue(m outMsg, pub *publisher) {
 	o.growQueueLocked()
 	o.queue = append(o.queue, m)
 	o.nmsgs++
-	if c := o.conn; c != nil && !o.writing && c.canWriteInline() && pub.reserve(o, c) {
+	// pub first: in a burst there is none, and the subscriber's connection,
+	// whose writer state its writer goroutine keeps changing, is not read.
+	if c := o.conn; pub != nil && c != nil && !o.writing && c.canWriteInline() && pub.reserve(o, c) {
 		o.writing = true
 		o.mu.Unlock()
 		return
