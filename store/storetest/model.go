@@ -80,40 +80,6 @@ func (m *model) deleteAt(ch string, now int64, ids ...store.ID) (n, expired int)
 	return n, expired
 }
 
-// levels splits a channel "a/b/" into ["a", "b"].
-func levels(s string) []string { return strings.Split(strings.TrimSuffix(s, "/"), "/") }
-
-// naiveMatch is an independent implementation of the matching rules.
-func naiveMatch(filter, channel string, mode topic.Mode) bool {
-	f, c := levels(filter), levels(channel)
-	if mode == topic.Emitter {
-		if f[len(f)-1] == "#" {
-			f = f[:len(f)-1]
-		}
-		if len(c) < len(f) {
-			return false
-		}
-		for i := range f {
-			if f[i] != "+" && f[i] != c[i] {
-				return false
-			}
-		}
-		return true
-	}
-	if (f[0] == "+" || f[0] == "#") && strings.HasPrefix(c[0], "$") {
-		return false
-	}
-	for i := range f {
-		if f[i] == "#" {
-			return true
-		}
-		if i >= len(c) || (f[i] != "+" && f[i] != c[i]) {
-			return false
-		}
-	}
-	return len(c) == len(f)
-}
-
 func size(m *store.Message) int { return len(m.ID) + len(m.Channel) + len(m.Payload) }
 
 // query answers q the naive way with the default limits.
@@ -126,7 +92,7 @@ func (m *model) queryLimits(q store.Query, now int64, maxResults, maxResponse in
 	for _, x := range m.msgs {
 		t := x.ID.UnixNano()
 		switch {
-		case !naiveMatch(q.Filter, x.Channel, q.Matching),
+		case !topic.Match(q.Filter, x.Channel, q.Matching),
 			x.Expires != 0 && x.Expires <= now,
 			!q.From.IsZero() && t < q.From.UnixNano(),
 			!q.Until.IsZero() && t > q.Until.UnixNano(),
@@ -180,7 +146,7 @@ func (m *model) queryLimits(q store.Query, now int64, maxResults, maxResponse in
 func (m *model) retainedMatching(filter string, mode topic.Mode, now int64) []store.Message {
 	var out []store.Message
 	for _, r := range m.retained {
-		if naiveMatch(filter, r.Channel, mode) && (r.Expires == 0 || r.Expires > now) {
+		if topic.Match(filter, r.Channel, mode) && (r.Expires == 0 || r.Expires > now) {
 			out = append(out, r)
 		}
 	}
