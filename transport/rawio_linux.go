@@ -9,7 +9,7 @@ import (
 // the scheduler is not told about. syscall.Read and syscall.Write tell it
 // that a system call starts and ends, and the first such call after the
 // process was idle wakes the runtime's monitor thread (sysmon), which then
-// polls every 20 µs until it finds the process idle again: at a few thousand
+// polls every few microseconds until it finds the process idle again: at a few thousand
 // messages a second that is several thread wake-ups per message, which cost
 // more broker CPU and latency than the messages themselves (see mqttload's
 // paced runs). A call on a non-blocking socket returns at once (EAGAIN when
