@@ -62,9 +62,21 @@ type outbox struct {
 // asked to write m itself once its publish is over.
 func (o *outbox) enqueue(m outMsg, pub *publisher) {
 	o.mu.Lock()
-	if o.closed || (!m.retain && o.duplicateLocked(m)) {
+	if o.closed {
 		o.mu.Unlock()
 		return
+	}
+	if !m.retain {
+		id := m.m.ID
+		for i := range min(o.recentN, len(o.recent)) {
+			if o.recent[i] == id {
+				o.raiseQoSLocked(id, m.qos)
+				o.mu.Unlock()
+				return
+			}
+		}
+		o.recent[o.recentN%len(o.recent)] = id
+		o.recentN++
 	}
 	// The common case, room for a connected client, is tested inline.
 	if (o.nmsgs >= o.srv.opts.QueueSize || (o.conn == nil && m.qos == mqtt.AtMostOnce)) && !o.admitLocked(m) {
@@ -92,31 +104,17 @@ func (o *outbox) enqueue(m outMsg, pub *publisher) {
 	o.mu.Unlock()
 }
 
-// duplicateLocked reports whether m, a live message, is queued already
-// through another of the session's subscriptions (one copy per client when
-// several match): the queued copy then takes the higher QoS. Otherwise it
-// remembers m.
-func (o *outbox) duplicateLocked(m outMsg) bool {
-	if m.retain {
-		return false
-	}
-	id := m.m.ID
-	for i := range min(o.recentN, len(o.recent)) {
-		if o.recent[i] != id {
-			continue
+// raiseQoSLocked gives the queued copy of the message id, a duplicate
+// arriving through another of the session's subscriptions (one copy per
+// client when several match), the higher of its QoS and qos.
+func (o *outbox) raiseQoSLocked(id engine.ID, qos mqtt.QoS) {
+	for j := len(o.queue) - 1; j >= o.head && j >= len(o.queue)-64; j-- {
+		// By ID: a copy kept for a client that is away is not the message
+		// itself. Control runs have no message.
+		if q := &o.queue[j]; q.m != nil && q.m.ID == id && q.qos < qos {
+			q.qos = qos
 		}
-		for j := len(o.queue) - 1; j >= o.head && j >= len(o.queue)-64; j-- {
-			// By ID: a copy kept for a client that is away is not m.m
-			// itself. Control runs have no message.
-			if q := &o.queue[j]; q.m != nil && q.m.ID == id && q.qos < m.qos {
-				q.qos = m.qos
-			}
-		}
-		return true
 	}
-	o.recent[o.recentN%len(o.recent)] = id
-	o.recentN++
-	return false
 }
 
 // admitLocked reports whether m may join the queue. QoS 0 messages are not
