@@ -23,6 +23,8 @@ type response struct {
 	Message string `json:"message,omitempty"`
 	Key     string `json:"key,omitempty"`
 	Channel string `json:"channel,omitempty"`
+	ID      string `json:"id,omitempty"`     // me: the connection's id
+	Banned  *bool  `json:"banned,omitempty"` // keyban: the target's state now
 }
 
 // appendStatus appends a QoS 0 PUBLISH of an Emitter status body to dst.
@@ -50,21 +52,48 @@ type keygenRequest struct {
 	TTL     int64  `json:"ttl"`
 }
 
+// keybanRequest is the body of an emitter/keyban/ request.
+type keybanRequest struct {
+	Secret string `json:"secret"`
+	Target string `json:"target"`
+	Banned bool   `json:"banned"`
+}
+
 // request answers a PUBLISH to emitter/<op>/: the response goes to this
-// connection only, on the request's topic, before the PUBACK. keygen is
-// served; the other services answer 404 for now, on the request's topic
-// rather than emitter/error/, because Emitter's Go SDK waits for a response
-// there and would otherwise wait forever.
+// connection only, on the request's topic, before the PUBACK. keygen,
+// keyban and me are served; the other services answer 404 for now, on the
+// request's topic rather than emitter/error/, because Emitter's Go SDK waits
+// for a response there and would otherwise wait forever.
 func (c *conn) request(topic string, t security.Channel, payload []byte, id uint16) []byte {
-	if t.Segments != 1 || t.Path != "keygen/" {
+	if t.Segments != 1 {
 		return appendStatus(nil, topic, id, security.ErrStatusNotFound, nil)
 	}
-	var req keygenRequest
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return appendStatus(nil, topic, id, security.ErrStatusBadRequest, nil)
+	var r *response
+	var err error
+	switch t.Path {
+	case "keygen/":
+		r, err = c.keygen(payload)
+	case "keyban/":
+		r, err = c.keyban(payload)
+	case "me/":
+		r = &response{ID: c.sess.ec.ID()} // the payload (empty or null) is ignored
+	default:
+		return appendStatus(nil, topic, id, security.ErrStatusNotFound, nil)
 	}
-	if req.TTL < 0 || req.TTL > 1<<40 {
-		return appendStatus(nil, topic, id, security.ErrStatusBadRequest, nil)
+	if err != nil {
+		return appendStatus(nil, topic, id, engine.StatusOf(err), nil)
+	}
+	return appendStatus(nil, topic, id, &security.StatusError{Status: 200}, r)
+}
+
+// errBadRequest is what a malformed request body gets: Emitter's 400.
+var errBadRequest error = security.ErrStatusBadRequest
+
+// keygen serves emitter/keygen/.
+func (c *conn) keygen(payload []byte) (*response, error) {
+	var req keygenRequest
+	if err := json.Unmarshal(payload, &req); err != nil || req.TTL < 0 || req.TTL > 1<<40 {
+		return nil, errBadRequest
 	}
 	spec := security.KeySpec{
 		Channel:     req.Channel,
@@ -73,9 +102,30 @@ func (c *conn) request(topic string, t security.Channel, payload []byte, id uint
 	}
 	key, channel, err := c.sess.ec.Keygen(req.Key, spec)
 	if err != nil {
-		return appendStatus(nil, topic, id, engine.StatusOf(err), nil)
+		return nil, err
 	}
-	return appendStatus(nil, topic, id, &security.StatusError{Status: 200}, &response{Key: key, Channel: channel})
+	return &response{Key: key, Channel: channel}, nil
+}
+
+// keyban serves emitter/keyban/: a master key bans or unbans a key of its
+// contract on every connection. An unban takes effect at once (Emitter's
+// took up to a minute to reach every node).
+func (c *conn) keyban(payload []byte) (*response, error) {
+	var req keybanRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, errBadRequest
+	}
+	e := c.srv.e
+	var err error
+	if req.Banned {
+		err = e.Ban(context.Background(), req.Secret, req.Target)
+	} else {
+		err = e.Unban(context.Background(), req.Secret, req.Target)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &response{Banned: &req.Banned}, nil
 }
 
 // isPlain reports whether topic is a plain MQTT topic rather than an

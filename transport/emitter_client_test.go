@@ -13,8 +13,8 @@ import (
 
 // TestEmitterClient drives the broker with Emitter's own Go SDK (v2.1.0):
 // keygen with the master key, subscribe, publish, receive on the bare
-// channel; a refused key reported through OnError; an unserved request
-// answered (not left hanging).
+// channel; a refused key reported through OnError; ID (me); BlockKey and
+// AllowKey (keyban); an unserved request answered (not left hanging).
 func TestEmitterClient(t *testing.T) {
 	b := startBroker(t, engine.Options{}, transport.Options{})
 	for _, url := range []string{"tcp://" + b.addr, "ws://" + b.addr + "/"} {
@@ -45,9 +45,27 @@ func TestEmitterClient(t *testing.T) {
 			e := recv(t, errs)
 			require.Equal(t, 401, e.Status)
 
-			// "me" is not served yet: the SDK gets a 404 instead of waiting
-			// forever, and returns an empty id.
-			require.Empty(t, c.ID())
+			// me: the connection's id, Emitter's 26 characters of base32.
+			id := c.ID()
+			require.Regexp(t, `^[A-Z2-7]{26}$`, id)
+
+			// keyban: BlockKey bans the key on every connection at once,
+			// AllowKey lifts the ban at once.
+			ok, err := c.BlockKey(b.masterKey(), key)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.NoError(t, c.Publish(key, "chat/room1", "banned"))
+			require.Equal(t, 401, recv(t, errs).Status)
+			ok, err = c.AllowKey(b.masterKey(), key)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.NoError(t, c.Publish(key, "chat/room1", "allowed"))
+			require.Equal(t, "allowed", string(recv(t, msgs).Payload()))
+
+			// A service Herald does not serve yet is answered (404), not
+			// left hanging.
+			_, err = c.CreateLink(key, "chat/", "l1", nil)
+			require.Error(t, err)
 		})
 	}
 }

@@ -1,0 +1,103 @@
+package transport_test
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldmq/herald/engine"
+	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/transport"
+	"github.com/heraldmq/herald/transport/mqtt"
+)
+
+// request publishes payload to topic at qos (packet id 7 for QoS 1) and
+// returns the topic and body of the response, checking that the PUBACK of a
+// QoS 1 request comes after it, as in Emitter.
+func (c *rawClient) request(topic, payload string, qos mqtt.QoS) (string, string) {
+	c.t.Helper()
+	p := mqtt.Packet{Type: mqtt.Publish, Topic: []byte(topic), Payload: []byte(payload), QoS: qos}
+	if qos > 0 {
+		p.ID = 7
+	}
+	c.send(p)
+	resp := c.expect(mqtt.Publish)
+	out := [2]string{string(resp.Topic), string(resp.Payload)}
+	if qos > 0 {
+		require.Equal(c.t, uint16(7), c.expect(mqtt.Puback).ID)
+	}
+	return out[0], out[1]
+}
+
+// TestKeybanAndMeRequests pins the exact JSON of emitter/keyban/ and
+// emitter/me/ answers and errors, with req echoed for QoS 1 and absent for
+// QoS 0, and checks that a ban and an unban take effect at once.
+func TestKeybanAndMeRequests(t *testing.T) {
+	b := startBroker(t, engine.Options{}, transport.Options{})
+	master := b.masterKey()
+	key, err := b.e.License().Mint(security.KeySpec{Channel: "kb/", Permissions: security.ParsePermissions("rw")})
+	require.NoError(t, err)
+	c := dialRaw(t, b.addr)
+	c.connect("kb-client", 0)
+
+	// A subscription with the key works until the key is banned.
+	subscribe := func() string {
+		c.send(mqtt.Packet{Type: mqtt.Subscribe, ID: 3, Subscriptions: []mqtt.Subscription{{Filter: key + "/kb/"}}})
+		p, err := c.read()
+		require.NoError(t, err)
+		if p.Type == mqtt.Publish { // the error on emitter/error/, then SUBACK 0x80
+			out := string(p.Topic) + " " + string(p.Payload)
+			require.Equal(t, []byte{0x80}, c.expect(mqtt.Suback).ReturnCodes)
+			return out
+		}
+		require.Equal(t, mqtt.Suback, p.Type)
+		require.Equal(t, []byte{0}, p.ReturnCodes)
+		c.send(mqtt.Packet{Type: mqtt.Unsubscribe, ID: 4, Filters: []string{key + "/kb/"}})
+		c.expect(mqtt.Unsuback)
+		return "ok"
+	}
+	require.Equal(t, "ok", subscribe())
+
+	ban := fmt.Sprintf(`{"secret":%q,"target":%q,"banned":true}`, master, key)
+	topic, body := c.request("emitter/keyban/", ban, 1)
+	require.Equal(t, "emitter/keyban/", topic)
+	require.Equal(t, `{"req":7,"status":200,"banned":true}`, body)
+	require.True(t, b.e.Banned(key))
+	require.Equal(t, `emitter/error/ {"req":3,"status":401,"message":"the security key provided is not authorized to perform this operation"}`, subscribe())
+
+	unban := fmt.Sprintf(`{"secret":%q,"target":%q,"banned":false}`, master, key)
+	_, body = c.request("emitter/keyban/", unban, 0)
+	require.Equal(t, `{"status":200,"banned":false}`, body)
+	require.Equal(t, "ok", subscribe(), "an unban takes effect at once")
+
+	// Errors: a key that is not a master key, a target of no contract, bad JSON.
+	_, body = c.request("emitter/keyban/", fmt.Sprintf(`{"secret":%q,"target":%q,"banned":true}`, key, key), 1)
+	require.Equal(t, `{"req":7,"status":401,"message":"the security key provided is not authorized to perform this operation"}`, body)
+	_, body = c.request("emitter/keyban/", fmt.Sprintf(`{"secret":%q,"target":"nonsense","banned":true}`, master), 1)
+	require.Equal(t, `{"req":7,"status":400,"message":"the request was invalid or cannot be otherwise served"}`, body)
+	_, body = c.request("emitter/keyban/", `{"secret":`, 1)
+	require.Equal(t, `{"req":7,"status":400,"message":"the request was invalid or cannot be otherwise served"}`, body)
+
+	// me: the connection's 26-character id, whatever the payload.
+	var id string
+	for _, payload := range []string{"", "null"} {
+		topic, body = c.request("emitter/me/", payload, 1)
+		require.Equal(t, "emitter/me/", topic)
+		m := regexp.MustCompile(`^\{"req":7,"status":200,"id":"([A-Z2-7]{26})"\}$`).FindStringSubmatch(body)
+		require.NotNil(t, m, body)
+		if id != "" {
+			require.Equal(t, id, m[1], "the id is stable")
+		}
+		id = m[1]
+	}
+	// It is the id private channels are made for.
+	extend, err := b.e.License().Mint(security.KeySpec{Channel: "p/", Permissions: security.ParsePermissions("rwe")})
+	require.NoError(t, err)
+	_, body = c.request("emitter/keygen/", fmt.Sprintf(`{"key":%q,"channel":"p/","type":"rw"}`, extend), 1)
+	require.Contains(t, body, `"channel":"p/`+id+`/"`)
+
+	_, body = c.request("emitter/nothing/", "", 1)
+	require.Equal(t, `{"req":7,"status":404,"message":"the resource requested does not exist"}`, body)
+}
