@@ -236,6 +236,7 @@ func quoteByte(b byte) string {
 
 // parseOptions parses "k=v&k=v". Keys and values are ASCII letters and
 // digits; any other character makes the whole channel invalid, as in Emitter.
+// Empty pairs ("a/?ttl=5&") are skipped, as Emitter skips them.
 func parseOptions(o *Options, s string, base int, full string) error {
 	bad := func(off int, reason string) error {
 		return &ChannelError{Input: full, Offset: base + off, Reason: reason}
@@ -252,6 +253,10 @@ func parseOptions(o *Options, s string, base int, full string) error {
 			end += start
 		}
 		pair := s[start:end]
+		if pair == "" { // "a/?ttl=5&", "a/?&": Emitter (and its Python SDK) allow empty pairs
+			start = end + 1
+			continue
+		}
 		eq := strings.IndexByte(pair, '=')
 		if eq <= 0 || eq == len(pair)-1 {
 			return bad(start, "option "+strconv.Quote(truncate(pair, 32))+" is not of the form name=value")

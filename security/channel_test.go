@@ -44,7 +44,10 @@ var channelCases = []struct {
 	{in: "a/*/", err: "character '*' is not allowed"},
 	{in: "a/?x-y=1", err: "character '-' is not allowed in an option at offset 4"},
 	{in: "a/?ttl", err: "is not of the form name=value"},
-	{in: "a/?ttl=1&", err: "is not of the form name=value"},
+	{in: "a/?ttl=1&", path: "a/", segments: 1, opts: map[security.Option]int64{security.OptionTTL: 1}}, // Emitter's Python SDK sends these
+	{in: "a/?&ttl=2&&last=3&", path: "a/", segments: 1, opts: map[security.Option]int64{security.OptionTTL: 2, security.OptionLast: 3}},
+	{in: "a/?&", path: "a/", segments: 1},
+	{in: "a/?ttl=1&=", err: "is not of the form name=value"},
 	{in: "?ttl=1", err: "empty channel before '?'"},
 }
 
@@ -144,6 +147,9 @@ func referenceParse(s string) (path string, opts map[string]int64, ok bool) {
 	opts = map[string]int64{}
 	if hasQuery && query != "" {
 		for _, kv := range strings.Split(query, "&") {
+			if kv == "" {
+				continue // empty pairs are skipped, as Emitter does
+			}
 			if !refOpt.MatchString(kv) {
 				return "", nil, false
 			}

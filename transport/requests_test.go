@@ -101,3 +101,29 @@ func TestKeybanAndMeRequests(t *testing.T) {
 	_, body = c.request("emitter/nothing/", "", 1)
 	require.Equal(t, `{"req":7,"status":404,"message":"the resource requested does not exist"}`, body)
 }
+
+// TestPythonSDKOptions publishes as Emitter's Python SDK does, with a
+// trailing '&' or an empty query, and checks that the message is delivered
+// (and, with ttl, stored) as Emitter delivers it.
+func TestPythonSDKOptions(t *testing.T) {
+	b := startBroker(t, engine.Options{}, transport.Options{})
+	key, err := b.e.License().Mint(security.KeySpec{Channel: "py/", Permissions: security.ParsePermissions("rwsl")})
+	require.NoError(t, err)
+	c := dialRaw(t, b.addr)
+	c.connect("py-client", 0)
+	c.send(mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{{Filter: key + "/py/"}}})
+	require.Equal(t, []byte{0}, c.expect(mqtt.Suback).ReturnCodes)
+	for _, topic := range []string{key + "/py/?ttl=60&", key + "/py/?"} {
+		c.send(mqtt.Packet{Type: mqtt.Publish, Topic: []byte(topic), Payload: []byte(topic)})
+		p := c.expect(mqtt.Publish)
+		require.Equal(t, "py/", string(p.Topic))
+		require.Equal(t, topic, string(p.Payload))
+	}
+	// The first was stored: a new subscriber asking for history gets it.
+	d := dialRaw(t, b.addr)
+	d.connect("py-history", 0)
+	d.send(mqtt.Packet{Type: mqtt.Subscribe, ID: 1, Subscriptions: []mqtt.Subscription{{Filter: key + "/py/?last=5"}}})
+	p := d.expect(mqtt.Publish)
+	require.Equal(t, key+"/py/?ttl=60&", string(p.Payload))
+	require.Equal(t, []byte{0}, d.expect(mqtt.Suback).ReturnCodes)
+}
