@@ -216,12 +216,17 @@ func (e *Engine) deliverStored(ctx context.Context, s *Subscription, co *callOpt
 		}
 		stored = msgs
 	}
-	err := st.Retained(ctx, s.channel, e.opts.Matching, func(m store.Message) error {
-		stored = append(stored, m)
-		return nil
-	})
-	if err != nil {
-		return nil, storeError(err)
+	// An explicit last=0 asks for no stored message at all, the retained one
+	// included (Emitter's meaning); without last, the retained message comes
+	// (MQTT's).
+	if co.has&hasLast == 0 || co.last != 0 {
+		err := st.Retained(ctx, s.channel, e.opts.Matching, func(m store.Message) error {
+			stored = append(stored, m)
+			return nil
+		})
+		if err != nil {
+			return nil, storeError(err)
+		}
 	}
 	if len(stored) == 0 {
 		return nil, nil

@@ -355,3 +355,32 @@ func TestFromReplayed(t *testing.T) {
 		require.Equal(t, []any{"pub", "ann", 7}, []any{from.ID(), from.Username(), from.Data()})
 	})
 }
+
+// TestLastZeroSkipsRetained checks Emitter's meaning of an explicit last=0:
+// no stored message at all, not even the retained one, while a subscription
+// without last gets the retained message (MQTT's meaning).
+func TestLastZeroSkipsRetained(t *testing.T) {
+	historyStores(t, topic.Emitter, func(t *testing.T, e *engine.Engine, _ store.Store) {
+		ctx := t.Context()
+		c := trustedConn(t, e)
+		require.NoError(t, c.Publish(ctx, "r0/", []byte("retained"), engine.WithRetain()))
+		require.NoError(t, c.Publish(ctx, "r0/", []byte("stored"), engine.WithTTL(time.Hour)))
+		for _, tc := range []struct {
+			channel string
+			opts    []engine.SubscribeOption
+			want    []string
+		}{
+			{"r0/", nil, []string{"retained"}},
+			{"r0/", []engine.SubscribeOption{engine.WithLast(0)}, nil},
+			{"r0/?last=0", nil, nil},
+			{"r0/", []engine.SubscribeOption{engine.WithLast(5)}, []string{"retained", "stored"}},
+		} {
+			s, err := c.Subscribe(ctx, tc.channel, nil, tc.opts...)
+			require.NoError(t, err)
+			require.NoError(t, c.Publish(ctx, "r0/", []byte("live")))
+			got := payloads(next(t, s, len(tc.want)+1))
+			require.Equal(t, append(tc.want, "live"), got, "%s %d options", tc.channel, len(tc.opts))
+			require.NoError(t, s.Unsubscribe())
+		}
+	})
+}
