@@ -21,13 +21,17 @@ const (
 	opPublish operation = iota + 1
 	opSubscribe
 	opUnsubscribe
+	opHistory
 )
 
 // permission returns the key permission op needs: w to publish, r to
-// subscribe or unsubscribe (as in Emitter).
+// subscribe or unsubscribe, l to read history (as in Emitter).
 func (op operation) permission() security.Permission {
-	if op == opPublish {
+	switch op {
+	case opPublish:
 		return security.PermWrite
+	case opHistory:
+		return security.PermLoad
 	}
 	return security.PermRead
 }

@@ -276,3 +276,69 @@ func (e *Engine) closeHistory() error {
 	}
 	return nil
 }
+
+// History returns stored messages of channel without subscribing, oldest to
+// newest. channel is an Emitter channel, or a filter such as "a/+/" (a plain
+// MQTT topic with PlainTopic), optionally with the options last, from and
+// until ("a/b/?last=10"); options passed as arguments override those in the
+// string. WithLast(n) returns the n newest of the selected messages (with
+// WithAfter, the n oldest after the given message, which is how pages are
+// read forward); without it, up to the store's maximum; last=0, as for
+// Subscribe, asks for none. A response is also
+// capped by the store's byte budget (store.Options.MaxResponseBytes). An
+// untrusted connection needs a key with l (load). Without a store, there is
+// no history: the result is empty.
+//
+// The messages are the caller's own: they share no memory with other
+// messages, and their From is nil.
+func (c *Conn) History(ctx context.Context, channel string, opts ...HistoryOption) ([]*Message, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	var co callOptions
+	co.applyHistory(opts)
+	ch, err := co.channel(channel, true)
+	if err != nil {
+		return nil, err
+	}
+	if co.has&hasLast != 0 && co.last < 0 {
+		return nil, ErrInvalidOption
+	}
+	e := c.e
+	if err := e.authorize(c, opHistory, &ch, &co); err != nil {
+		return nil, err
+	}
+	st := e.opts.Store
+	if st == nil || co.has&hasLast != 0 && co.last == 0 {
+		return nil, nil
+	}
+	q := store.Query{Filter: ch.Path, Matching: e.opts.Matching}
+	if co.has&hasFrom != 0 && co.from > 0 {
+		q.From = time.Unix(co.from, 0)
+	}
+	if co.has&hasUntil != 0 && co.until > 0 {
+		q.Until = time.Unix(co.until, 0).Add(time.Second - 1)
+	}
+	n := 0
+	if co.has&hasLast != 0 {
+		n = int(min(co.last, math.MaxInt32))
+	}
+	if co.has&hasAfter != 0 {
+		q.After, q.Limit = co.after, n // forward from the given message
+	} else {
+		q.Last = n
+		if n == 0 {
+			q.Last = math.MaxInt32 // the newest, up to the store's clamp
+		}
+	}
+	stored, err := st.Query(ctx, q)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	out := make([]*Message, len(stored))
+	for i := range stored {
+		sm := &stored[i]
+		out[i] = &Message{ID: sm.ID, Channel: sm.Channel, Payload: sm.Payload}
+	}
+	return out, nil
+}

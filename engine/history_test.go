@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/internal/leaktest"
+	"github.com/heraldmq/herald/security"
 	"github.com/heraldmq/herald/store"
 	"github.com/heraldmq/herald/topic"
 	"github.com/stretchr/testify/require"
@@ -383,4 +384,66 @@ func TestLastZeroSkipsRetained(t *testing.T) {
 			require.NoError(t, s.Unsubscribe())
 		}
 	})
+}
+
+// TestHistory reads stored messages without subscribing: the newest n, a
+// time window, pages forward with WithAfter, the key's l permission, and
+// nothing without a store.
+func TestHistory(t *testing.T) {
+	historyStores(t, topic.Emitter, func(t *testing.T, e *engine.Engine, _ store.Store) {
+		ctx := t.Context()
+		c := trustedConn(t, e)
+		var want []string
+		for i := range 10 {
+			want = append(want, fmt.Sprintf("m%d", i))
+			require.NoError(t, c.Publish(ctx, "hist/a/", []byte(want[i]), engine.WithTTL(time.Hour)))
+		}
+		require.NoError(t, c.Publish(ctx, "hist/a/", []byte("not stored")))
+		require.NoError(t, c.Publish(ctx, "other/", []byte("elsewhere"), engine.WithTTL(time.Hour)))
+
+		got, err := c.History(ctx, "hist/a/?last=3")
+		require.NoError(t, err)
+		require.Equal(t, want[7:], payloads(got))
+		got, err = c.History(ctx, "hist/", engine.WithLast(4)) // a subscription to hist/ would get them too
+		require.NoError(t, err)
+		require.Equal(t, want[6:], payloads(got))
+		all, err := c.History(ctx, "hist/a/")
+		require.NoError(t, err)
+		require.Equal(t, want, payloads(all))
+		require.Nil(t, all[0].From())
+		none, err := c.History(ctx, "hist/a/?last=0")
+		require.NoError(t, err)
+		require.Empty(t, none)
+
+		// Pages of 4, forward from the start.
+		var paged []string
+		page, err := c.History(ctx, "hist/a/", engine.WithLast(4), engine.WithFrom(time.Unix(0, 0)), engine.WithAfter(engine.ID{}))
+		for ; err == nil && len(page) > 0; page, err = c.History(ctx, "hist/a/", engine.WithLast(4), engine.WithAfter(page[len(page)-1].ID)) {
+			require.LessOrEqual(t, len(page), 4)
+			paged = append(paged, payloads(page)...)
+		}
+		require.NoError(t, err)
+		require.Equal(t, want, paged)
+
+		// Keys: l is needed; r alone is refused with a 401.
+		key, err := e.License().Mint(security.KeySpec{Channel: "hist/#/", Permissions: security.ParsePermissions("rl")})
+		require.NoError(t, err)
+		readOnly, err := e.License().Mint(security.KeySpec{Channel: "hist/#/", Permissions: security.ParsePermissions("r")})
+		require.NoError(t, err)
+		u, err := e.Connect(engine.ConnOptions{})
+		require.NoError(t, err)
+		got, err = u.History(ctx, "hist/a/?last=2", engine.WithKey(key))
+		require.NoError(t, err)
+		require.Equal(t, want[8:], payloads(got))
+		_, err = u.History(ctx, "hist/a/?last=2", engine.WithKey(readOnly))
+		require.Equal(t, 401, engine.StatusOf(err).Status)
+		_, err = u.History(ctx, "hist/a/?last=2")
+		require.Equal(t, 401, engine.StatusOf(err).Status)
+		_, err = c.History(ctx, "hist/a/", engine.WithLast(-1))
+		require.ErrorIs(t, err, engine.ErrInvalidOption)
+	})
+	e := newEngine(t, engine.Options{})
+	got, err := connect(t, e).History(t.Context(), "a/?last=5")
+	require.NoError(t, err)
+	require.Empty(t, got)
 }

@@ -165,11 +165,23 @@ type SubscribeOption interface{ subscribeOption() }
 // UnsubscribeOption adjusts one Unsubscribe call: WithKey, PlainTopic.
 type UnsubscribeOption interface{ unsubscribeOption() }
 
+// HistoryOption adjusts one History call: WithKey, PlainTopic, WithLast,
+// WithFrom, WithUntil, WithAfter.
+type HistoryOption interface{ historyOption() }
+
 // CallOption is an option that every call takes: WithKey and PlainTopic.
 type CallOption interface {
 	PublishOption
 	SubscribeOption
 	UnsubscribeOption
+	HistoryOption
+}
+
+// ReplayOption selects stored messages, for Subscribe and History alike:
+// WithLast, WithFrom, WithUntil.
+type ReplayOption interface {
+	SubscribeOption
+	HistoryOption
 }
 
 // The option values. Each implements the interfaces of the calls it has a
@@ -187,6 +199,7 @@ type (
 	fromOption   int64 // unix seconds
 	untilOption  int64 // unix seconds
 	inlineOption struct{}
+	afterOption  ID
 	queueOption  struct {
 		size   int
 		policy Overflow
@@ -209,6 +222,12 @@ func (fromOption) subscribeOption()    {}
 func (untilOption) subscribeOption()   {}
 func (inlineOption) subscribeOption()  {}
 func (queueOption) subscribeOption()   {}
+func (keyOption) historyOption()       {}
+func (plainOption) historyOption()     {}
+func (lastOption) historyOption()      {}
+func (fromOption) historyOption()      {}
+func (untilOption) historyOption()     {}
+func (afterOption) historyOption()     {}
 
 // WithKey passes the channel key that authorises the call.
 func WithKey(key string) CallOption { return keyOption(key) }
@@ -245,14 +264,22 @@ func NoCopy() PublishOption { return noCopyOption{} }
 // transport does.
 func WithQoS(qos uint8) PublishOption { return qosOption(qos) }
 
-// WithLast makes Subscribe replay the n newest stored messages first.
-func WithLast(n int) SubscribeOption { return lastOption(n) }
+// WithLast makes Subscribe replay the n newest stored messages first, and
+// History return at most n messages.
+func WithLast(n int) ReplayOption { return lastOption(n) }
 
-// WithFrom makes Subscribe replay stored messages published at or after t.
-func WithFrom(t time.Time) SubscribeOption { return fromOption(t.Unix()) }
+// WithFrom selects stored messages published at or after t (whole seconds,
+// as Emitter's from option).
+func WithFrom(t time.Time) ReplayOption { return fromOption(t.Unix()) }
 
-// WithUntil makes Subscribe replay stored messages published at or before t.
-func WithUntil(t time.Time) SubscribeOption { return untilOption(t.Unix()) }
+// WithUntil selects stored messages published at or before t (whole
+// seconds, as Emitter's until option).
+func WithUntil(t time.Time) ReplayOption { return untilOption(t.Unix()) }
+
+// WithAfter makes History return the messages published after the one with
+// id, oldest first: pass the ID of the last message of a page to read the
+// next one (Emitter's startFromID).
+func WithAfter(id ID) HistoryOption { return afterOption(id) }
 
 // WithQueue sets a subscription's queue size and overflow policy, instead of
 // the engine's defaults.
@@ -281,6 +308,7 @@ type callOptions struct {
 	plain       bool
 	noCopy      bool
 	qos         uint8
+	after       ID
 	noLoad      bool // the key lacks l: no history, no retained messages
 }
 
@@ -293,6 +321,7 @@ const (
 	hasRetain
 	hasQueue
 	hasKey
+	hasAfter
 )
 
 func (c *callOptions) applyPublish(opts []PublishOption) {
@@ -344,6 +373,25 @@ func (c *callOptions) applyUnsubscribe(opts []UnsubscribeOption) {
 			c.key, c.has = string(o), c.has|hasKey
 		case plainOption:
 			c.plain = true
+		}
+	}
+}
+
+func (c *callOptions) applyHistory(opts []HistoryOption) {
+	for _, o := range opts {
+		switch o := o.(type) {
+		case keyOption:
+			c.key, c.has = string(o), c.has|hasKey
+		case plainOption:
+			c.plain = true
+		case lastOption:
+			c.last, c.has = int64(o), c.has|hasLast
+		case fromOption:
+			c.from, c.has = int64(o), c.has|hasFrom
+		case untilOption:
+			c.until, c.has = int64(o), c.has|hasUntil
+		case afterOption:
+			c.after, c.has = ID(o), c.has|hasAfter
 		}
 	}
 }
