@@ -126,3 +126,32 @@ func ExampleWithLast() {
 	// sensors/temp/ reading 3
 	// sensors/temp/ live
 }
+
+// History reads what is stored without subscribing, page by page: WithAfter
+// continues after the last message of the previous page.
+func ExampleConn_History() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{Store: store.NewMemory(store.Options{})})
+	defer e.Close()
+	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+	for i := 1; i <= 5; i++ {
+		_ = c.Publish(ctx, "orders/", fmt.Appendf(nil, "order %d", i), engine.WithTTL(time.Hour))
+	}
+
+	newest, _ := c.History(ctx, "orders/?last=2")
+	fmt.Println("newest:", newest[0], newest[1])
+
+	page, _ := c.History(ctx, "orders/", engine.WithLast(3), engine.WithAfter(engine.ID{}))
+	for len(page) > 0 {
+		fmt.Print("page:")
+		for _, m := range page {
+			fmt.Print(" ", m)
+		}
+		fmt.Println()
+		page, _ = c.History(ctx, "orders/", engine.WithLast(3), engine.WithAfter(page[len(page)-1].ID))
+	}
+	// Output:
+	// newest: order 4 order 5
+	// page: order 1 order 2 order 3
+	// page: order 4 order 5
+}

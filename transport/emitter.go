@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldmq/herald/engine"
 	"github.com/heraldmq/herald/security"
+	"github.com/heraldmq/herald/store"
 	"github.com/heraldmq/herald/transport/mqtt"
 )
 
@@ -61,7 +62,7 @@ type keybanRequest struct {
 
 // request answers a PUBLISH to emitter/<op>/: the response goes to this
 // connection only, on the request's topic, before the PUBACK. keygen,
-// keyban and me are served; the other services answer 404 for now, on the
+// keyban, me and history are served; the other services answer 404 for now, on the
 // request's topic rather than emitter/error/, because Emitter's Go SDK waits
 // for a response there and would otherwise wait forever.
 func (c *conn) request(topic string, t security.Channel, payload []byte, id uint16) []byte {
@@ -77,6 +78,8 @@ func (c *conn) request(topic string, t security.Channel, payload []byte, id uint
 		r, err = c.keyban(payload)
 	case "me/":
 		r = &response{ID: c.sess.ec.ID()} // the payload (empty or null) is ignored
+	case "history/":
+		return c.history(topic, payload, id)
 	default:
 		return appendStatus(nil, topic, id, security.ErrStatusNotFound, nil)
 	}
@@ -105,6 +108,60 @@ func (c *conn) keygen(payload []byte) (*response, error) {
 		return nil, err
 	}
 	return &response{Key: key, Channel: channel}, nil
+}
+
+// historyRequest is the body of an emitter/history/ request. The channel
+// carries the key ("KEY/a/b/?last=10"); Emitter ignores the key field.
+type historyRequest struct {
+	Channel     string   `json:"channel"`
+	StartFromID store.ID `json:"startFromID"`
+}
+
+// historyMessage is one message of an emitter/history/ response; ID and
+// Payload are standard base64, as Emitter sends them.
+type historyMessage struct {
+	ID      store.ID `json:"id"`
+	Channel string   `json:"channel"`
+	Payload []byte   `json:"payload"`
+}
+
+// historyResponse is Emitter's answer to emitter/history/: the messages, and
+// no status field.
+type historyResponse struct {
+	Req      uint16           `json:"req,omitempty"`
+	Messages []historyMessage `json:"messages"`
+}
+
+// history serves emitter/history/: the stored messages of a channel, oldest
+// to newest, read with the channel's key (which needs l), from after
+// startFromID when it is given.
+func (c *conn) history(topic string, payload []byte, id uint16) []byte {
+	var req historyRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return appendStatus(nil, topic, id, security.ErrStatusBadRequest, nil)
+	}
+	t, err := security.ParseTopic(req.Channel)
+	if err != nil {
+		return appendStatus(nil, topic, id, engine.StatusOf(err), nil)
+	}
+	opts := []engine.HistoryOption{engine.WithKey(t.Key)}
+	if !req.StartFromID.IsZero() {
+		opts = append(opts, engine.WithAfter(req.StartFromID))
+	}
+	msgs, err := c.sess.ec.History(context.Background(), req.Channel[len(t.Key)+1:], opts...)
+	if err != nil {
+		return appendStatus(nil, topic, id, engine.StatusOf(err), nil)
+	}
+	r := historyResponse{Req: id, Messages: make([]historyMessage, len(msgs))}
+	for i, m := range msgs {
+		r.Messages[i] = historyMessage{ID: m.ID, Channel: m.Channel, Payload: m.Payload}
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return appendStatus(nil, topic, id, security.ErrStatusInternal, nil)
+	}
+	out, _ := mqtt.AppendPublish(nil, topic, body, mqtt.AtMostOnce, 0, false, false)
+	return out
 }
 
 // keyban serves emitter/keyban/: a master key bans or unbans a key of its

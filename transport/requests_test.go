@@ -1,9 +1,11 @@
 package transport_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -126,4 +128,49 @@ func TestPythonSDKOptions(t *testing.T) {
 	p := d.expect(mqtt.Publish)
 	require.Equal(t, key+"/py/?ttl=60&", string(p.Payload))
 	require.Equal(t, []byte{0}, d.expect(mqtt.Suback).ReturnCodes)
+}
+
+// TestHistoryRequest pins emitter/history/: Emitter's JSON (no status, ids
+// and payloads in standard base64), the key inside the channel, paging with
+// startFromID, and Emitter's errors.
+func TestHistoryRequest(t *testing.T) {
+	b := startBroker(t, engine.Options{}, transport.Options{})
+	key, err := b.e.License().Mint(security.KeySpec{Channel: "h/", Permissions: security.ParsePermissions("rwsl")})
+	require.NoError(t, err)
+	readOnly, err := b.e.License().Mint(security.KeySpec{Channel: "h/", Permissions: security.ParsePermissions("r")})
+	require.NoError(t, err)
+	pub, err := b.e.Connect(engine.ConnOptions{Trusted: true})
+	require.NoError(t, err)
+	for i := range 5 {
+		require.NoError(t, pub.Publish(t.Context(), "h/", fmt.Appendf(nil, "m%d", i), engine.WithTTL(time.Hour)))
+	}
+	stored, err := pub.History(t.Context(), "h/")
+	require.NoError(t, err)
+	require.Len(t, stored, 5)
+	entry := func(i int) string {
+		return fmt.Sprintf(`{"id":"%s","channel":"h/","payload":"%s"}`, stored[i].ID, base64.StdEncoding.EncodeToString(stored[i].Payload))
+	}
+
+	c := dialRaw(t, b.addr)
+	c.connect("history-client", 0)
+	topic, body := c.request("emitter/history/", fmt.Sprintf(`{"key":"ignored","channel":"%s/h/?last=2"}`, key), 1)
+	require.Equal(t, "emitter/history/", topic)
+	require.Equal(t, `{"req":7,"messages":[`+entry(3)+`,`+entry(4)+`]}`, body)
+
+	// The next page after the first message.
+	_, body = c.request("emitter/history/", fmt.Sprintf(`{"channel":"%s/h/?last=3","startFromID":"%s"}`, key, stored[0].ID), 0)
+	require.Equal(t, `{"messages":[`+entry(1)+`,`+entry(2)+`,`+entry(3)+`]}`, body)
+	_, body = c.request("emitter/history/", fmt.Sprintf(`{"channel":"%s/h/","startFromID":"%s"}`, key, stored[4].ID), 0)
+	require.Equal(t, `{"messages":[]}`, body)
+
+	for _, tc := range []struct{ payload, want string }{
+		{fmt.Sprintf(`{"channel":"%s/h/?last=2"}`, readOnly), `{"req":7,"status":401,"message":"the security key provided is not authorized to perform this operation"}`},
+		{`{"channel":"h/?last=2"}`, `{"req":7,"status":400,"message":"the request was invalid or cannot be otherwise served"}`}, // "h" is taken for the key
+		{fmt.Sprintf(`{"channel":"%s/h b/"}`, key), `{"req":7,"status":400,"message":"the request was invalid or cannot be otherwise served"}`},
+		{fmt.Sprintf(`{"channel":"%s/h/","startFromID":"not base64"}`, key), `{"req":7,"status":400,"message":"the request was invalid or cannot be otherwise served"}`},
+		{`{"channel":`, `{"req":7,"status":400,"message":"the request was invalid or cannot be otherwise served"}`},
+	} {
+		_, body = c.request("emitter/history/", tc.payload, 1)
+		require.Equal(t, tc.want, body, tc.payload)
+	}
 }
