@@ -25,8 +25,9 @@ type Conn struct {
 	alloc   *allocShard // where its messages are carved from
 
 	closed atomic.Bool
-	mu     sync.Mutex // guards subs
+	mu     sync.Mutex // guards subs and links
 	subs   map[*Subscription]struct{}
+	links  map[string]link
 
 	memoMu sync.Mutex // guards memo; taken with TryLock only
 	memo   authMemo
