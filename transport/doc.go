@@ -25,9 +25,10 @@
 // ("a/b/c/"). Errors are published to the client on emitter/error/ as
 // {"req":<packet id>,"status":...,"message":...} with Emitter's exact
 // messages; a refused subscription also gets SUBACK 0x80. A PUBLISH to
-// emitter/keygen/, emitter/keyban/, emitter/me/ or emitter/history/ is
-// answered on the same topic, as Emitter answers it; emitter/link/ and
-// emitter/presence/ answer 404 for now.
+// emitter/keygen/, emitter/keyban/, emitter/me/, emitter/link/ or
+// emitter/history/ is answered on the same topic, as Emitter answers it, and
+// a PUBLISH to one of the connection's link names goes through the link;
+// emitter/presence/ answers 404 for now.
 // A "#" in a subscription becomes "#/" as in Emitter.
 //
 // Plain MQTT topics (no key) are off by default. With Options.PlainTopics a

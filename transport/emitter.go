@@ -19,13 +19,15 @@ const errorTopic = "emitter/error/"
 // response is the JSON body of Emitter's responses and errors. Req is the
 // packet id of the request, omitted when 0 (a QoS 0 request).
 type response struct {
-	Req     uint16 `json:"req,omitempty"`
-	Status  int    `json:"status"`
-	Message string `json:"message,omitempty"`
-	Key     string `json:"key,omitempty"`
-	Channel string `json:"channel,omitempty"`
-	ID      string `json:"id,omitempty"`     // me: the connection's id
-	Banned  *bool  `json:"banned,omitempty"` // keyban: the target's state now
+	Req     uint16            `json:"req,omitempty"`
+	Status  int               `json:"status"`
+	Message string            `json:"message,omitempty"`
+	Name    string            `json:"name,omitempty"` // link: the link's name
+	Key     string            `json:"key,omitempty"`
+	Channel string            `json:"channel,omitempty"`
+	ID      string            `json:"id,omitempty"`     // me: the connection's id
+	Links   map[string]string `json:"links,omitempty"`  // me: the connection's links
+	Banned  *bool             `json:"banned,omitempty"` // keyban: the target's state now
 }
 
 // appendStatus appends a QoS 0 PUBLISH of an Emitter status body to dst.
@@ -62,7 +64,7 @@ type keybanRequest struct {
 
 // request answers a PUBLISH to emitter/<op>/: the response goes to this
 // connection only, on the request's topic, before the PUBACK. keygen,
-// keyban, me and history are served; the other services answer 404 for now, on the
+// keyban, me, link and history are served; presence answers 404 for now, on the
 // request's topic rather than emitter/error/, because Emitter's Go SDK waits
 // for a response there and would otherwise wait forever.
 func (c *conn) request(topic string, t security.Channel, payload []byte, id uint16) []byte {
@@ -77,7 +79,9 @@ func (c *conn) request(topic string, t security.Channel, payload []byte, id uint
 	case "keyban/":
 		r, err = c.keyban(payload)
 	case "me/":
-		r = &response{ID: c.sess.ec.ID()} // the payload (empty or null) is ignored
+		r = &response{ID: c.sess.ec.ID(), Links: c.sess.ec.Links()} // the payload (empty or null) is ignored
+	case "link/":
+		r, err = c.link(payload)
 	case "history/":
 		return c.history(topic, payload, id)
 	default:
@@ -162,6 +166,56 @@ func (c *conn) history(topic string, payload []byte, id uint16) []byte {
 	}
 	out, _ := mqtt.AppendPublish(nil, topic, body, mqtt.AtMostOnce, 0, false, false)
 	return out
+}
+
+// linkRequest is the body of an emitter/link/ request. A "private" field,
+// which Emitter's JavaScript SDK sends, is ignored, as Emitter ignores it.
+type linkRequest struct {
+	Name      string `json:"name"`
+	Key       string `json:"key"`
+	Channel   string `json:"channel"`
+	Subscribe bool   `json:"subscribe"`
+}
+
+// link serves emitter/link/: the connection names a channel (with options)
+// and a key, checked when the link is used; with subscribe, the client is
+// also subscribed to the channel when the key allows it (r), as Emitter
+// does. Publishing to the name then publishes through the link.
+func (c *conn) link(payload []byte) (*response, error) {
+	var req linkRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, errBadRequest
+	}
+	if err := c.sess.ec.Link(req.Name, req.Channel, req.Key); err != nil {
+		return nil, err
+	}
+	if req.Subscribe {
+		path, _, _ := strings.Cut(req.Channel, "?")
+		// A key without r makes no subscription and no error, as in Emitter.
+		_, _ = c.subscribeOne(context.Background(), req.Key+"/"+path, mqtt.AtMostOnce, 0)
+	}
+	return &response{Name: req.Name, Channel: req.Channel}, nil
+}
+
+// isLinkName reports whether topic may be one of the connection's link
+// names: one or two characters without a '/'; HasLink then decides.
+func isLinkName(topic string) bool { return len(topic) <= 2 && !strings.Contains(topic, "/") }
+
+// publishLink publishes through the connection's link called c.pubTopic and
+// returns an error on emitter/error/ if the link's key refuses it.
+func (c *conn) publishLink(ctx context.Context, in inbound) []byte {
+	var buf [3]engine.PublishOption
+	opts := append(buf[:0], engine.WithQoS(uint8(in.qos)))
+	if in.retain {
+		opts = append(opts, engine.WithRetain())
+	}
+	if in.owned {
+		opts = append(opts, engine.NoCopy())
+	}
+	if err := c.sess.ec.PublishLink(ctx, c.pubTopic, in.payload, opts...); err != nil {
+		return appendStatus(nil, errorTopic, in.id, engine.StatusOf(err), nil)
+	}
+	return nil
 }
 
 // keyban serves emitter/keyban/: a master key bans or unbans a key of its

@@ -17,7 +17,7 @@ import (
 // TestEmitterClient drives the broker with Emitter's own Go SDK (v2.1.0):
 // keygen with the master key, subscribe, publish, receive on the bare
 // channel; a refused key reported through OnError; ID (me); BlockKey and
-// AllowKey (keyban); an unserved request answered (not left hanging).
+// AllowKey (keyban); CreateLink and PublishWithLink (link).
 func TestEmitterClient(t *testing.T) {
 	b := startBroker(t, engine.Options{}, transport.Options{})
 	for _, url := range []string{"tcp://" + b.addr, "ws://" + b.addr + "/"} {
@@ -65,10 +65,15 @@ func TestEmitterClient(t *testing.T) {
 			require.NoError(t, c.Publish(key, "chat/room1", "allowed"))
 			require.Equal(t, "allowed", string(recv(t, msgs).Payload()))
 
-			// A service Herald does not serve yet is answered (404), not
-			// left hanging.
-			_, err = c.CreateLink(key, "chat/", "l1", nil)
-			require.Error(t, err)
+			// link: a name for a channel and its key; publishing to the name
+			// publishes to the channel.
+			link, err := c.CreateLink(key, "chat/linked", "l1", nil)
+			require.NoError(t, err)
+			require.Equal(t, "l1", link.Name)
+			require.NoError(t, c.PublishWithLink("l1", "through the link"))
+			m = recv(t, msgs)
+			require.Equal(t, "chat/linked/", m.Topic())
+			require.Equal(t, "through the link", string(m.Payload()))
 		})
 	}
 }

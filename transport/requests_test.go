@@ -174,3 +174,68 @@ func TestHistoryRequest(t *testing.T) {
 		require.Equal(t, tc.want, body, tc.payload)
 	}
 }
+
+// TestLinkRequest pins emitter/link/ and publishing to a link name: the
+// response, the link in emitter/me/, subscribe:true subscribing the client
+// when the key has r, the key checked on use, and Emitter's errors.
+func TestLinkRequest(t *testing.T) {
+	b := startBroker(t, engine.Options{}, transport.Options{})
+	key, err := b.e.License().Mint(security.KeySpec{Channel: "lk/#/", Permissions: security.ParsePermissions("rwsl")})
+	require.NoError(t, err)
+	writeOnly, err := b.e.License().Mint(security.KeySpec{Channel: "lk/#/", Permissions: security.ParsePermissions("w")})
+	require.NoError(t, err)
+	c := dialRaw(t, b.addr)
+	c.connect("link-client", 0)
+
+	topic, body := c.request("emitter/link/", fmt.Sprintf(`{"name":"l1","key":%q,"channel":"lk/a/?ttl=30","subscribe":true,"private":true}`, key), 1)
+	require.Equal(t, "emitter/link/", topic)
+	require.Equal(t, `{"req":7,"status":200,"name":"l1","channel":"lk/a/?ttl=30"}`, body)
+	_, body = c.request("emitter/link/", fmt.Sprintf(`{"name":"w","key":%q,"channel":"lk/b/","subscribe":true}`, writeOnly), 0)
+	require.Equal(t, `{"status":200,"name":"w","channel":"lk/b/"}`, body)
+	_, body = c.request("emitter/me/", "", 1)
+	require.Regexp(t, `^\{"req":7,"status":200,"id":"[A-Z2-7]{26}","links":\{"l1":"lk/a/\?ttl=30","w":"lk/b/"\}\}$`, body)
+
+	// Through l1: delivered to the subscription the link made, and stored.
+	c.send(mqtt.Packet{Type: mqtt.Publish, Topic: []byte("l1"), Payload: []byte("via l1"), QoS: 1, ID: 9})
+	p := c.expect(mqtt.Publish)
+	require.Equal(t, "lk/a/", string(p.Topic))
+	require.Equal(t, "via l1", string(p.Payload))
+	require.Equal(t, uint16(9), c.expect(mqtt.Puback).ID)
+	stored, err := b.e.Connect(engine.ConnOptions{Trusted: true})
+	require.NoError(t, err)
+	got, err := stored.History(t.Context(), "lk/a/")
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+
+	// Through w: the write-only key publishes, and made no subscription.
+	got2, err := stored.Subscribe(t.Context(), "lk/b/", nil)
+	require.NoError(t, err)
+	c.send(mqtt.Packet{Type: mqtt.Publish, Topic: []byte("w"), Payload: []byte("via w")})
+	m, err := got2.Next(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "via w", m.String())
+	c.send(mqtt.Packet{Type: mqtt.Pingreq})
+	c.expect(mqtt.Pingresp) // nothing arrived for lk/b/ before it
+
+	for _, tc := range []struct{ payload, want string }{
+		{fmt.Sprintf(`{"name":"abc","key":%q,"channel":"lk/a/"}`, key), `{"req":7,"status":400,"message":"the link must be an alphanumeric string of 1 or 2 characters"}`},
+		{fmt.Sprintf(`{"name":"x","key":%q,"channel":"lk a/"}`, key), `{"req":7,"status":400,"message":"the request was invalid or cannot be otherwise served"}`},
+		{`{"name":`, `{"req":7,"status":400,"message":"the request was invalid or cannot be otherwise served"}`},
+	} {
+		_, body = c.request("emitter/link/", tc.payload, 1)
+		require.Equal(t, tc.want, body, tc.payload)
+	}
+	// A link whose key is refused when used answers on emitter/error/.
+	_, body = c.request("emitter/link/", `{"name":"bk","key":"nonsense","channel":"lk/c/"}`, 0)
+	require.Equal(t, `{"status":200,"name":"bk","channel":"lk/c/"}`, body)
+	c.send(mqtt.Packet{Type: mqtt.Publish, Topic: []byte("bk"), Payload: []byte("x"), QoS: 1, ID: 11})
+	p = c.expect(mqtt.Publish)
+	require.Equal(t, errorTopic, string(p.Topic))
+	require.Equal(t, `{"req":11,"status":401,"message":"the security key provided is not authorized to perform this operation"}`, string(p.Payload))
+	c.expect(mqtt.Puback)
+
+	_, body = c.request("emitter/presence/", "{}", 1)
+	require.Equal(t, `{"req":7,"status":404,"message":"the resource requested does not exist"}`, body)
+}
+
+const errorTopic = "emitter/error/"
