@@ -155,3 +155,20 @@ func ExampleConn_History() {
 	// page: order 1 order 2 order 3
 	// page: order 4 order 5
 }
+
+// A link is a short name for a channel with its options and key: what
+// Emitter's clients use to publish with a two-character topic.
+func ExampleConn_Link() {
+	ctx := context.Background()
+	e, _ := engine.New(engine.Options{})
+	defer e.Close()
+	c, _ := e.Connect(engine.ConnOptions{Trusted: true})
+	sub, _ := c.Subscribe(ctx, "alerts/", nil)
+
+	_ = c.Link("a1", "alerts/fire/", "")
+	_ = c.PublishLink(ctx, "a1", []byte("evacuate"))
+	m, _ := sub.Next(ctx)
+	fmt.Println(m.Channel, m, c.Links())
+	// Output:
+	// alerts/fire/ evacuate map[a1:alerts/fire/]
+}
