@@ -57,6 +57,15 @@
 // with WithLast, WithFrom or WithUntil ("?last=10") first delivers the stored
 // messages it asks for, oldest to newest, and the retained messages that
 // match, then live messages, with none lost or duplicated in between.
+// Conn.History reads stored messages without subscribing, page by page
+// (WithAfter); an explicit last=0 asks for no stored message at all.
+//
+// # Links and keys on the wire
+//
+// Conn.Link names a channel, with its options and key, for a connection;
+// PublishLink publishes through the name (Emitter's links). Together with
+// Conn.Keygen, Engine.Ban and Conn.History they are what Emitter's
+// emitter/ requests do, usable in-process.
 //
 // # Delivery, ordering and slow subscribers
 //
@@ -89,9 +98,10 @@
 //
 // # Options for one call
 //
-// Publish takes PublishOptions, Subscribe SubscribeOptions and Unsubscribe
-// UnsubscribeOptions; WithKey and PlainTopic are CallOptions that all three
-// take. An option that means nothing to a call does not compile there.
+// Publish takes PublishOptions, Subscribe SubscribeOptions, Unsubscribe
+// UnsubscribeOptions and History HistoryOptions; WithKey and PlainTopic are
+// CallOptions that all of them take, and WithLast, WithFrom and WithUntil
+// are ReplayOptions, for Subscribe and History. An option that means nothing to a call does not compile there.
 // Some options exist for transports rather than for in-process code:
 // PlainTopic (MQTT topic names instead of Emitter channels), WithQoS and
 // Message.QoS (carried, not acted on), Inline (handlers that only queue),
