@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -198,12 +199,13 @@ func (c *conn) link(payload []byte) (*response, error) {
 }
 
 // isLinkName reports whether topic may be one of the connection's link
-// names: one or two characters without a '/'; HasLink then decides.
+// names: one or two characters without a '/'.
 func isLinkName(topic string) bool { return len(topic) <= 2 && !strings.Contains(topic, "/") }
 
-// publishLink publishes through the connection's link called c.pubTopic and
-// returns an error on emitter/error/ if the link's key refuses it.
-func (c *conn) publishLink(ctx context.Context, in inbound) []byte {
+// publishLink publishes through the connection's link called c.pubTopic,
+// and returns an error on emitter/error/ if the link's key refuses it. It
+// reports false, having done nothing, when there is no such link.
+func (c *conn) publishLink(ctx context.Context, in inbound) ([]byte, bool) {
 	var buf [3]engine.PublishOption
 	opts := append(buf[:0], engine.WithQoS(uint8(in.qos)))
 	if in.retain {
@@ -212,10 +214,14 @@ func (c *conn) publishLink(ctx context.Context, in inbound) []byte {
 	if in.owned {
 		opts = append(opts, engine.NoCopy())
 	}
-	if err := c.sess.ec.PublishLink(ctx, c.pubTopic, in.payload, opts...); err != nil {
-		return appendStatus(nil, errorTopic, in.id, engine.StatusOf(err), nil)
+	err := c.sess.ec.PublishLink(ctx, c.pubTopic, in.payload, opts...)
+	switch {
+	case errors.Is(err, engine.ErrNoLink):
+		return nil, false
+	case err != nil:
+		return appendStatus(nil, errorTopic, in.id, engine.StatusOf(err), nil), true
 	}
-	return nil
+	return nil, true
 }
 
 // keyban serves emitter/keyban/: a master key bans or unbans a key of its

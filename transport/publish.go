@@ -148,8 +148,10 @@ func (c *conn) setTopic(topic string) {
 // route publishes a message to the current publish topic and returns the
 // packets to send before the acknowledgement (an Emitter response or error).
 func (c *conn) route(ctx context.Context, in inbound) ([]byte, error) {
-	if isLinkName(c.pubTopic) && c.sess.ec.HasLink(c.pubTopic) {
-		return c.publishLink(ctx, in), nil
+	if isLinkName(c.pubTopic) {
+		if out, ok := c.publishLink(ctx, in); ok {
+			return out, nil
+		}
 	}
 	if !c.pubPlain {
 		return c.publishEmitter(ctx, in), nil
